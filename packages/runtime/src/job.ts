@@ -1,0 +1,176 @@
+import { z } from 'zod';
+import { commonConfig, loadConfig, mergeSpecs, type ConfigSpec } from './config.ts';
+import { parseCommandLine, renderHelp, type OptionSpec } from './cli.ts';
+import { AbortedError, ConfigError, ExitCode, JobFailure, UsageError, isAbortError } from './errors.ts';
+import { createLogger, describeError, type Logger } from './logger.ts';
+import { JobMetrics, type Outcome } from './metrics.ts';
+import { scrubSecrets } from './secrets.ts';
+
+export interface JobResult {
+  outcome?: Outcome;
+  [field: string]: unknown;
+}
+
+type CommonShape = (typeof commonConfig)['shape'];
+type CommonConfig = z.infer<z.ZodObject<CommonShape>>;
+
+export interface JobContext<Shape extends z.ZodRawShape> {
+  job: string;
+  config: z.infer<z.ZodObject<Shape & CommonShape>>;
+  log: Logger;
+  /** Aborted on SIGTERM/SIGINT: pass it to every call that can wait. */
+  signal: AbortSignal;
+  dryRun: boolean;
+  command: string;
+  positionals: string[];
+  options: Record<string, string | boolean | undefined>;
+  metrics: JobMetrics;
+  /** Runs at the end, in reverse order of registration, on success, failure and SIGTERM alike. */
+  onCleanup(fn: () => Promise<void> | void): void;
+}
+
+export interface JobDefinition<Shape extends z.ZodRawShape> {
+  /** kebab-case, e.g. `raft-snapshot`; names the metrics and the log lines. */
+  name: string;
+  title: string;
+  description: string;
+  /** Command name → one-line doc; the first is the default. */
+  commands?: Record<string, string>;
+  options?: Record<string, OptionSpec>;
+  config: ConfigSpec<Shape>;
+  run(ctx: JobContext<Shape>): Promise<JobResult>;
+}
+
+export interface RunJobOptions {
+  argv?: string[];
+  env?: NodeJS.ProcessEnv;
+  /** Where log lines and help go; defaults to stdout. */
+  stdout?: NodeJS.WritableStream;
+}
+
+/**
+ * The one way a job runs: parse the command line, load and check config, run with a signal that
+ * SIGTERM aborts, clean up (always), push metrics, print one summary line, set the exit code.
+ * Returns the exit code; never calls process.exit while work is in flight.
+ */
+export async function runJob<Shape extends z.ZodRawShape>(def: JobDefinition<Shape>, opts: RunJobOptions = {}): Promise<number> {
+  const argv = opts.argv ?? process.argv.slice(2);
+  const env = opts.env ?? process.env;
+  const out = opts.stdout ?? process.stdout;
+  const commands = def.commands ?? {};
+  const options = def.options ?? {};
+  const spec = mergeSpecs(commonConfig, def.config);
+  const started = Date.now();
+
+  let cli;
+  try {
+    cli = parseCommandLine(argv, commands, options);
+  } catch (err) {
+    return usageFailure(out, def.name, err);
+  }
+  if (cli.options.help) {
+    out.write(renderHelp({ ...def, commands, options, env: spec.env }));
+    return setExit(ExitCode.ok);
+  }
+
+  let config: CommonConfig;
+  try {
+    config = loadConfig(spec, { env, file: (cli.options.config as string | undefined) ?? env.VAULTKEEPER_CONFIG }) as CommonConfig;
+  } catch (err) {
+    return usageFailure(out, def.name, err);
+  }
+
+  const log = createLogger({ job: def.name, level: config.logLevel, destination: out });
+  const metrics = new JobMetrics(def.name);
+  const controller = new AbortController();
+  const cleanups: Array<() => Promise<void> | void> = [];
+  const graceMs = config.shutdownGraceSeconds * 1000;
+  const dryRun = Boolean(cli.options['dry-run']);
+
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (controller.signal.aborted) {
+      log.error({ signal }, 'second signal: exiting now without cleanup');
+      process.exit(ExitCode.failed);
+    }
+    log.warn({ signal, graceSeconds: config.shutdownGraceSeconds }, 'stopping: aborting in-flight work and cleaning up');
+    controller.abort(new AbortedError(`stopped by ${signal}`));
+    // If cleanup hangs, the pod would be SIGKILLed at the end of its grace period anyway;
+    // leaving first lets us say so.
+    setTimeout(() => {
+      log.error({ signal }, 'cleanup did not finish inside the grace period; exiting');
+      process.exit(ExitCode.failed);
+    }, graceMs).unref();
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+
+  let result: JobResult = {};
+  let outcome: Outcome;
+  let error: Record<string, unknown> | undefined;
+  try {
+    log.info({ command: cli.command, dryRun }, 'starting');
+    result = await def.run({
+      job: def.name,
+      config: config as unknown as JobContext<Shape>['config'],
+      log,
+      signal: controller.signal,
+      dryRun,
+      command: cli.command,
+      positionals: cli.positionals,
+      options: cli.options,
+      metrics,
+      onCleanup: (fn) => cleanups.push(fn),
+    });
+    outcome = result.outcome ?? 'success';
+  } catch (err) {
+    outcome = 'failure';
+    error = describeError(controller.signal.aborted && isAbortError(err) ? controller.signal.reason : err);
+    if (err instanceof JobFailure) log.error({ err, ...err.details }, err.message);
+    else if (controller.signal.aborted) log.error({ err: controller.signal.reason }, 'run aborted');
+    else log.error({ err }, 'run failed');
+  }
+
+  for (const fn of cleanups.reverse()) {
+    try {
+      await fn();
+    } catch (err) {
+      log.error({ err }, 'cleanup step failed');
+      outcome = 'failure';
+    }
+  }
+
+  const durationSeconds = (Date.now() - started) / 1000;
+  if (!dryRun) {
+    metrics.recordRun(outcome, durationSeconds);
+    await metrics.push(config.metrics.pushgatewayUrl, config.metrics.pushTimeoutSeconds, log);
+  }
+  process.off('SIGTERM', onSignal);
+  process.off('SIGINT', onSignal);
+
+  const { outcome: _ignored, ...fields } = result;
+  log.info({ summary: { job: def.name, command: cli.command, outcome, dryRun, durationSeconds, ...fields, ...(error ? { error } : {}) } }, 'finished');
+  return setExit(outcome === 'failure' ? ExitCode.failed : ExitCode.ok);
+}
+
+function usageFailure(out: NodeJS.WritableStream, job: string, err: unknown): number {
+  if (err instanceof ConfigError || err instanceof UsageError) {
+    // Before the logger exists (config decides its level), so one JSON line by hand.
+    const line = {
+      level: 'error',
+      time: new Date().toISOString(),
+      job,
+      msg: err instanceof ConfigError ? 'invalid configuration' : 'invalid usage',
+      error: scrubSecrets(err.message),
+      ...(err instanceof ConfigError ? { issues: err.issues } : {}),
+      hint: 'run with --help for the options and environment variables',
+    };
+    out.write(JSON.stringify(line) + '\n');
+    return setExit(ExitCode.usage);
+  }
+  throw err;
+}
+
+function setExit(code: number): number {
+  process.exitCode = code;
+  return code;
+}
