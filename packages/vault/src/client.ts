@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import nodeVault, { type NodeVaultClient, type NodeVaultRequest, type NodeVaultResponse } from 'node-vault';
+import nodeVault from 'node-vault';
 import { registerSecret, withRetry, z, type Logger } from '@vaultkeeper/runtime';
 import { isLoopback, type VaultConfig } from './config.ts';
 import { VaultError, VaultResponseShapeError, VaultUnreachableError } from './errors.ts';
@@ -26,6 +26,20 @@ export interface RawCallOptions extends CallOptions {
   /** Send to this node and no other: no fallback, no redirect (per-node health checks). */
   node?: string;
 }
+
+/** What node-vault hands its injected request function, and what it expects back. */
+interface NodeVaultRequest {
+  method: string;
+  uri: string;
+  json?: unknown;
+  [requestOption: string]: unknown;
+}
+interface NodeVaultResponse {
+  statusCode: number;
+  body: unknown;
+  request: { path: string };
+}
+type NodeVaultClient = ReturnType<typeof nodeVault>;
 
 const API_PREFIX = 'vaultkeeper://node/v1/';
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'LIST', 'DELETE']);
@@ -78,7 +92,7 @@ export class VaultClient {
       noCustomHTTPVerbs: true,
       // node-vault's debug channel prints request bodies (secrets) when DEBUG is set: silence it.
       debug: () => undefined,
-      'request-promise': { defaults: () => (req) => this.viaNodeVault(req) },
+      'request-promise': { defaults: () => (req: NodeVaultRequest) => this.viaNodeVault(req) },
       ...(cfg.namespace ? { namespace: cfg.namespace } : {}),
     });
   }
@@ -193,7 +207,7 @@ export class VaultClient {
   private async viaNodeVault(req: NodeVaultRequest): Promise<NodeVaultResponse> {
     const path = req.uri.startsWith(API_PREFIX) ? req.uri.slice(API_PREFIX.length) : req.uri;
     const body = req.json === undefined ? undefined : JSON.stringify(req.json);
-    const res = await this.exchange(req.method, path, body, req as CallOptions);
+    const res = await this.exchange(req.method, path, body, req as unknown as CallOptions);
     const text = await readBody(res.body);
     // node-vault treats only 200 and 204 as success; everything else was thrown in exchange.
     return { statusCode: res.status === 204 ? 204 : 200, body: text ? JSON.parse(text) : undefined, request: { path: `/v1/${path}` } };
