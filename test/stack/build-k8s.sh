@@ -10,14 +10,24 @@ CACHE="${VAULTKEEPER_CACHE:-$HOME/.cache/vaultkeeper}"
 BIN="$CACHE/bin"
 mkdir -p "$BIN"
 
+# Bump when the build recipe changes, so cached binaries from an older recipe are rebuilt.
+RECIPE=2
+TAG="$K8S_VERSION-r$RECIPE"
 want() { [ ! -x "$BIN/$1" ]; }
 
-if want "kube-apiserver-$K8S_VERSION" || want "kubectl-$K8S_VERSION" || want "etcd-$K8S_VERSION"; then
+if want "kube-apiserver-$TAG" || want "kubectl-$TAG" || want "etcd-$TAG"; then
   work="$CACHE/build/k8s-$K8S_VERSION"
   mkdir -p "$work"
   cd "$work"
   minor="${K8S_VERSION#v1.}"            # 34.4
   staging="v0.$minor"                   # v0.34.4
+  major_minor="${minor%%.*}"            # 34
+  # Stamp the version the way the Kubernetes release build does; without it the binaries say
+  # v0.0.0-master and `kubectl version` / Helm's kubeVersion checks fail.
+  stamp=""
+  for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    stamp="$stamp -X $pkg.gitVersion=$K8S_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$major_minor -X $pkg.gitTreeState=clean"
+  done
   go mod download -json "k8s.io/kubernetes@$K8S_VERSION" > mod.json
   gomod=$(sed -n 's/.*"GoMod": "\(.*\)".*/\1/p' mod.json)
   {
@@ -57,12 +67,12 @@ GO
   export GOFLAGS=-mod=mod
   # tidy resolves etcd's server module at the version k8s.io/kubernetes itself requires.
   go mod tidy
-  go build -trimpath -ldflags='-s -w' -o "$BIN/kube-apiserver-$K8S_VERSION.tmp" ./apiserver
-  mv "$BIN/kube-apiserver-$K8S_VERSION.tmp" "$BIN/kube-apiserver-$K8S_VERSION"
-  go build -trimpath -ldflags='-s -w' -o "$BIN/kubectl-$K8S_VERSION.tmp" k8s.io/kubernetes/cmd/kubectl
-  mv "$BIN/kubectl-$K8S_VERSION.tmp" "$BIN/kubectl-$K8S_VERSION"
-  go build -trimpath -ldflags='-s -w' -o "$BIN/etcd-$K8S_VERSION.tmp" go.etcd.io/etcd/server/v3
-  mv "$BIN/etcd-$K8S_VERSION.tmp" "$BIN/etcd-$K8S_VERSION"
+  go build -trimpath -ldflags="-s -w $stamp" -o "$BIN/kube-apiserver-$TAG.tmp" ./apiserver
+  mv "$BIN/kube-apiserver-$TAG.tmp" "$BIN/kube-apiserver-$TAG"
+  go build -trimpath -ldflags="-s -w $stamp" -o "$BIN/kubectl-$TAG.tmp" k8s.io/kubernetes/cmd/kubectl
+  mv "$BIN/kubectl-$TAG.tmp" "$BIN/kubectl-$TAG"
+  go build -trimpath -ldflags='-s -w' -o "$BIN/etcd-$TAG.tmp" go.etcd.io/etcd/server/v3
+  mv "$BIN/etcd-$TAG.tmp" "$BIN/etcd-$TAG"
 fi
 
 if want "helm-$HELM_VERSION"; then
@@ -70,6 +80,6 @@ if want "helm-$HELM_VERSION"; then
   mv "$CACHE/build/helm-$HELM_VERSION/helm" "$BIN/helm-$HELM_VERSION"
 fi
 
-for b in kube-apiserver kubectl etcd; do ln -sf "$b-$K8S_VERSION" "$BIN/$b"; done
+for b in kube-apiserver kubectl etcd; do ln -sf "$b-$TAG" "$BIN/$b"; done
 ln -sf "helm-$HELM_VERSION" "$BIN/helm"
 echo "k8s binaries ready in $BIN"
