@@ -3,7 +3,8 @@ import { defineConfig, field, z } from '@vaultkeeper/runtime';
 /** The `vault` section every job's config has, and the standard VAULT_* variables that set it. */
 export const vaultConfig = defineConfig({
   shape: {
-    vault: z.strictObject({
+    // A missing section is parsed as {} so that the error names vault.address, not just vault.
+    vault: z.preprocess((v) => v ?? {}, z.strictObject({
       address: field.url(),
       /** Other nodes of the same cluster, tried when `address` does not answer. */
       fallbackAddresses: field.list(field.url()).default([]),
@@ -25,7 +26,7 @@ export const vaultConfig = defineConfig({
       requestTimeoutSeconds: field.seconds(1).default(30),
       /** Overall limit for one logical call including its retries. */
       callDeadlineSeconds: field.seconds(1).default(90),
-    }),
+    })),
   },
   env: {
     VAULT_ADDR: { path: 'vault.address', doc: 'Vault address, e.g. https://vault-active.vault:8200 (required)' },
