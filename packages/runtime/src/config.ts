@@ -93,6 +93,7 @@ export const commonConfig = defineConfig({
   env: {
     LOG_LEVEL: { path: 'logLevel', doc: 'trace|debug|info|warn|error (default info)' },
     PUSHGATEWAY_URL: { path: 'metrics.pushgatewayUrl', doc: 'Prometheus Pushgateway to push run metrics to (optional)' },
+    PUSHGATEWAY_TIMEOUT: { path: 'metrics.pushTimeoutSeconds', doc: 'timeout of the metrics push (default 5s)' },
     VAULTKEEPER_SHUTDOWN_GRACE: {
       path: 'shutdownGraceSeconds',
       doc: 'time allowed for cleanup after SIGTERM (default 25s; keep it under the pod grace period)',
@@ -152,7 +153,7 @@ export function loadConfig<Shape extends z.ZodRawShape>(
       continue;
     }
     const field = base || '(root)';
-    const source = sources.get(field) ?? (input.file && !sources.has(field) ? input.file : undefined);
+    const source = sourceOf(sources, issue.path.map(String)) ?? input.file;
     const reason = issue.code === 'invalid_type' && getPath(raw, issue.path) === undefined ? 'is required' : issue.message;
     issues.push(source ? { field, source, reason } : { field, reason });
   }
@@ -161,6 +162,15 @@ export function loadConfig<Shape extends z.ZodRawShape>(
 
 /** Variables read by the runtime itself before config exists. */
 const PROCESS_LEVEL_VARS = new Set(['VAULTKEEPER_CONFIG']);
+
+/** The variable that set this field or the nearest enclosing one (a list item names its list's variable). */
+function sourceOf(sources: Map<string, string>, path: string[]): string | undefined {
+  for (let n = path.length; n > 0; n--) {
+    const hit = sources.get(path.slice(0, n).join('.'));
+    if (hit) return hit;
+  }
+  return undefined;
+}
 
 function getPath(source: unknown, path: readonly PropertyKey[]): unknown {
   let node = source;

@@ -8,6 +8,11 @@ import { scrubSecrets } from './secrets.ts';
 
 export interface JobResult {
   outcome?: Outcome;
+  /**
+   * false for a read-only command (list, verify) whose run must not count as the job's run: its
+   * outcome, duration and last-success metrics are then not recorded (job-specific gauges still are).
+   */
+  recordRun?: boolean;
   [field: string]: unknown;
 }
 
@@ -141,13 +146,13 @@ export async function runJob<Shape extends z.ZodRawShape>(def: JobDefinition<Sha
 
   const durationSeconds = (Date.now() - started) / 1000;
   if (!dryRun) {
-    metrics.recordRun(outcome, durationSeconds);
+    if (result.recordRun !== false) metrics.recordRun(outcome, durationSeconds);
     await metrics.push(config.metrics.pushgatewayUrl, config.metrics.pushTimeoutSeconds, log);
   }
   process.off('SIGTERM', onSignal);
   process.off('SIGINT', onSignal);
 
-  const { outcome: _ignored, ...fields } = result;
+  const { outcome: _ignored, recordRun: _notShown, ...fields } = result;
   log.info({ summary: { job: def.name, command: cli.command, outcome, dryRun, durationSeconds, ...fields, ...(error ? { error } : {}) } }, 'finished');
   return setExit(outcome === 'failure' ? ExitCode.failed : ExitCode.ok);
 }

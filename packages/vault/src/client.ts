@@ -14,6 +14,8 @@ export interface CallOptions {
   signal?: AbortSignal;
   /** Overrides vault.callDeadlineSeconds for this call. */
   deadlineSeconds?: number;
+  /** At most this many attempts (1: no retry, e.g. a per-node health probe). */
+  maxAttempts?: number;
   /** Statuses returned as data instead of thrown (sys/health's 429/472/473/501/503). */
   acceptStatus?: number[];
 }
@@ -177,7 +179,8 @@ export class VaultClient {
 
   /** Asks any node who the active node is and prefers it from then on. */
   async findActiveNode(opts: CallOptions = {}): Promise<string> {
-    const leader = z.looseObject({ ha_enabled: z.boolean(), is_self: z.boolean(), leader_address: z.string() });
+    // OpenBao leaves `is_self` out of a standby's answer (omitempty), so it is optional here.
+    const leader = z.looseObject({ ha_enabled: z.boolean(), is_self: z.boolean().optional(), leader_address: z.string() });
     const res = leader.parse((await this.call('sys/leader', opts)).body);
     if (res.ha_enabled && res.leader_address) {
       const active = res.leader_address.replace(/\/+$/, '');
@@ -257,6 +260,7 @@ export class VaultClient {
       },
       {
         deadlineMs: (opts.deadlineSeconds ?? this.cfg.callDeadlineSeconds) * 1000,
+        ...(opts.maxAttempts ? { maxAttempts: opts.maxAttempts } : {}),
         ...(signal ? { signal } : {}),
         retryable: (err) => {
           const retry = isRetryable(err, idempotent);
