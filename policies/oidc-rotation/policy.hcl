@@ -1,32 +1,30 @@
-# vaultkeeper-oidc-rotation: rotates the OIDC client secret that Vault shares with Authentik
-# and proves that the OIDC login still works afterwards.
+# vaultkeeper-oidc-rotation: keeps the OIDC client secret Vault shares with Authentik in step
+# (sync) and rotates it (rotate), then proves a login would still work.
+# For another mount than auth/oidc/, replace "auth/oidc/" below (the job's oidc.mount).
 
-# Read the current OIDC auth configuration and write the new client secret into it.
+# Read the whole OIDC auth config, and write it back whole with only the client secret changed
+# (a write replaces the config, so the job needs the read to carry every other field over).
 path "auth/oidc/config" {
   capabilities = ["read", "update"]
 }
 
-# Check the roles that users log in with.
+# The role whose allowed_redirect_uris the login check uses (oidc.role, else default_role).
 path "auth/oidc/role/*" {
   capabilities = ["read"]
 }
 
-# Start an OIDC login (auth URL) to check the new secret end to end.
+# After writing, check that Vault can still start a login (builds the Authentik authorize URL).
 path "auth/oidc/oidc/auth_url" {
   capabilities = ["update"]
 }
 
-# The job's own state: rotation bookkeeping, previous secret for rollback.
+# The rotation record (KV v2, check-and-set writes): current, previous and pending secret, claim.
 path "secret/data/vaultkeeper/oidc-rotation/*" {
   capabilities = ["create", "read", "update"]
 }
 
-path "secret/metadata/vaultkeeper/oidc-rotation/*" {
-  capabilities = ["create", "read", "update"]
-}
-
-# The Authentik API token the job uses to set the new secret on the Authentik side.
-path "secret/data/vaultkeeper/authentik/*" {
+# The Authentik API token (a non-expiring API-intent token), read only.
+path "secret/data/vaultkeeper/authentik/api-token" {
   capabilities = ["read"]
 }
 

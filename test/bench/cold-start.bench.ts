@@ -63,9 +63,10 @@ export async function run(): Promise<BenchRow[]> {
       const firstByte = relay.firstByte();
       const t0 = performance.now();
       const child = spawn(process.execPath, [join(REPO_ROOT, 'jobs', job, 'dist', `${job}.mjs`), '--dry-run'], { env, stdio: 'ignore' });
-      const t1 = await Promise.race([firstByte, new Promise<number>((r) => child.on('close', () => r(Number.NaN)))]);
+      const exited = new Promise<number>((r) => child.once('close', () => r(Number.NaN)));
+      const t1 = await Promise.race([firstByte, exited]);
       child.kill('SIGKILL');
-      await new Promise((r) => child.on('close', r).once('exit', r));
+      await exited;
       if (!Number.isNaN(t1)) times.push(t1 - t0);
     }
     rows.push(

@@ -12,6 +12,8 @@ export interface PolicySet {
   kubernetesRoles: { name: string; body: KubernetesRole; file: string }[];
   /** policies/<job>/token-role-<name>.json as auth/token/roles/<name>. */
   tokenRoles: { name: string; body: Record<string, unknown>; file: string }[];
+  /** policies/<job>/approle-role-<name>.json as auth/approle/role/<name> (AppRole enabled at approle/ when any exists). */
+  approleRoles: { name: string; body: Record<string, unknown>; file: string }[];
 }
 
 export interface KubernetesRole {
@@ -23,7 +25,7 @@ export interface KubernetesRole {
 }
 
 export function loadPolicies(dir = POLICIES_DIR): PolicySet {
-  const set: PolicySet = { policies: [], kubernetesRoles: [], tokenRoles: [] };
+  const set: PolicySet = { policies: [], kubernetesRoles: [], tokenRoles: [], approleRoles: [] };
   const jobs = readdirSync(dir, { withFileTypes: true })
     .filter((e) => e.isDirectory())
     .map((e) => e.name)
@@ -40,6 +42,9 @@ export function loadPolicies(dir = POLICIES_DIR): PolicySet {
       } else if (entry.startsWith('token-role-') && entry.endsWith('.json')) {
         const name = basename(entry, '.json').slice('token-role-'.length);
         set.tokenRoles.push({ name, body: JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>, file });
+      } else if (entry.startsWith('approle-role-') && entry.endsWith('.json')) {
+        const name = basename(entry, '.json').slice('approle-role-'.length);
+        set.approleRoles.push({ name, body: JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>, file });
       }
     }
   }
@@ -57,5 +62,13 @@ export async function applyPolicies(addr: string, token: string, set: PolicySet)
   }
   for (const r of set.kubernetesRoles) {
     await baoOk(addr, 'POST', `auth/kubernetes/role/${r.name}`, { token, body: r.body });
+  }
+  if (set.approleRoles.length) {
+    const auths = (await baoOk(addr, 'GET', 'sys/auth', { token })) as Record<string, unknown>;
+    const mounts = (auths.data ?? auths) as Record<string, unknown>;
+    if (!('approle/' in mounts)) await baoOk(addr, 'POST', 'sys/auth/approle', { token, body: { type: 'approle' } });
+    for (const r of set.approleRoles) {
+      await baoOk(addr, 'POST', `auth/approle/role/${r.name}`, { token, body: r.body });
+    }
   }
 }

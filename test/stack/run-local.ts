@@ -30,7 +30,7 @@ if (!env.VAULT_ADDR && existsSync(paths.stackJson)) {
   process.stderr.write('VAULT_ADDR is not set and the local stack is not up: run `pnpm stack:up` or point VAULT_ADDR at a Vault\n');
 }
 
-const child = spawn(resolve(REPO_ROOT, 'node_modules/.bin/tsx'), [main, ...args], { env, stdio: 'inherit' });
+const child = spawn(process.execPath, ['--import', 'tsx', main, ...args], { env, stdio: 'inherit' });
 for (const sig of ['SIGTERM', 'SIGINT'] as const) process.on(sig, () => child.kill(sig));
 child.on('close', (code, signal) => {
   if (tokenDir) rmSync(tokenDir, { recursive: true, force: true });

@@ -70,6 +70,9 @@ export function readStack(): StackInfo {
 export function stackEnv(stack = readStack()): Record<string, string> {
   return {
     VAULT_ADDR: stack.openbao.addr,
+    // Tests stop and kill nodes; a job keeps working through the others, as it would behind a
+    // Service in a cluster.
+    VAULT_FALLBACK_ADDRS: stack.openbao.nodes.slice(1).map((n) => n.addr).join(','),
     AWS_ENDPOINT_URL: stack.aws.endpoint,
     AWS_ACCESS_KEY_ID: stack.aws.accessKeyId,
     AWS_SECRET_ACCESS_KEY: stack.aws.secretAccessKey,

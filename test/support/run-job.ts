@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { REPO_ROOT } from '../stack/layout.ts';
@@ -43,14 +43,14 @@ export interface RunJobProcessOptions {
   timeoutMs?: number;
 }
 
-const TSX = resolve(REPO_ROOT, 'node_modules/.bin/tsx');
 
 /** Runs a job as its own process against the local stack, the way a CronJob's pod would. */
 export async function runJobProcess(opts: RunJobProcessOptions): Promise<JobRun> {
   const env: Record<string, string | undefined> = { ...process.env, ...stackEnv() };
   delete env.VAULT_TOKEN;
+  let tokenDir: string | undefined;
   if ((opts.auth ?? 'kubernetes') === 'kubernetes') {
-    const dir = mkdtempSync(join(tmpdir(), `vk-${opts.job}-`));
+    const dir = (tokenDir = mkdtempSync(join(tmpdir(), `vk-${opts.job}-`)));
     const tokenPath = join(dir, 'token');
     const who = `vaultkeeper-${opts.identity ?? opts.job}`;
     writeFileSync(tokenPath, await mintServiceAccountToken('vaultkeeper', who, { audience: 'vault' }), { mode: 0o600 });
@@ -62,7 +62,9 @@ export async function runJobProcess(opts: RunJobProcessOptions): Promise<JobRun>
 
   const [cmd, args] = opts.bundle
     ? [process.execPath, [resolve(REPO_ROOT, 'jobs', opts.job, 'dist', `${opts.job}.mjs`), ...(opts.args ?? [])]]
-    : [TSX, [opts.entry ?? resolve(REPO_ROOT, 'jobs', opts.job, 'src', 'main.ts'), ...(opts.args ?? [])]];
+    : // `node --import tsx` rather than the tsx CLI: the job is then the child itself, so every
+      // signal a test sends (SIGKILL included) reaches it.
+      [process.execPath, ['--import', 'tsx', opts.entry ?? resolve(REPO_ROOT, 'jobs', opts.job, 'src', 'main.ts'), ...(opts.args ?? [])]];
 
   return new Promise((resolveRun, reject) => {
     const child = spawn(cmd, args, { env: env as NodeJS.ProcessEnv, stdio: ['ignore', 'pipe', 'pipe'], cwd: REPO_ROOT });
@@ -85,6 +87,7 @@ export async function runJobProcess(opts: RunJobProcessOptions): Promise<JobRun>
     opts.onStart?.(child);
     child.on('close', (code, signal) => {
       clearTimeout(timer);
+      if (tokenDir) rmSync(tokenDir, { recursive: true, force: true });
       const lines = stdout
         .split('\n')
         .filter((l) => l.startsWith('{'))

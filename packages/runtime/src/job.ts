@@ -147,6 +147,7 @@ export async function runJob<Shape extends z.ZodRawShape>(def: JobDefinition<Sha
   const durationSeconds = (Date.now() - started) / 1000;
   if (!dryRun) {
     if (result.recordRun !== false) metrics.recordRun(outcome, durationSeconds);
+    else metrics.forgetRun();
     await metrics.push(config.metrics.pushgatewayUrl, config.metrics.pushTimeoutSeconds, log);
   }
   process.off('SIGTERM', onSignal);

@@ -39,6 +39,17 @@ export class JobMetrics {
     else this.registry.removeSingleMetric(this.prefix + 'last_success_timestamp_seconds');
   }
 
+  /**
+   * For a read-only command (list, verify): its run is not the job's run, so the run gauges are
+   * dropped from what is pushed. An unset gauge would otherwise be pushed as 0 and overwrite the
+   * last real run's values (pushAdd replaces the metrics it carries).
+   */
+  forgetRun(): void {
+    for (const name of ['last_success_timestamp_seconds', 'last_run_timestamp_seconds', 'duration_seconds', 'last_run_outcome']) {
+      this.registry.removeSingleMetric(this.prefix + name);
+    }
+  }
+
   /** Pushes to the Pushgateway; a failed push is a warning, never the job's outcome. */
   async push(url: string | undefined, timeoutSeconds: number, log: Logger): Promise<boolean> {
     if (!url) return false;

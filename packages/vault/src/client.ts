@@ -112,7 +112,12 @@ export class VaultClient {
   /** Logs in with the configured method; see auth.ts for where the credentials come from. */
   async loginKubernetes(role: string, jwt: string, mount: string): Promise<VaultEnvelope['auth']> {
     registerSecret(jwt);
-    const res = envelope.parse(await this.nv.kubernetesLogin({ role, jwt, mount_point: mount, requestOptions: { signal: this.signal } }));
+    // Retried like an idempotent call: a login that failed with 5xx (e.g. "local node not active"
+    // during a leader election) made no token; in the rare case that one was made and the answer
+    // lost, it is a short-TTL token of the job's own role that expires by itself.
+    const res = envelope.parse(
+      await this.nv.kubernetesLogin({ role, jwt, mount_point: mount, requestOptions: { signal: this.signal, idempotent: true } }),
+    );
     if (!res.auth) throw new VaultResponseShapeError('POST', `auth/${mount}/login`, ['auth: missing']);
     this.setToken(res.auth.client_token, true);
     return res.auth;

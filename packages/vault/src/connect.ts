@@ -9,12 +9,21 @@ export interface ConnectContext {
   onCleanup(fn: () => Promise<void> | void): void;
 }
 
+export interface ConnectOptions {
+  /**
+   * Send every later call to the active node (default true). OpenBao standbys answer reads from
+   * their own, possibly lagging, copy of the data (OpenBao docs: concepts/consistency), so a job
+   * that reads what it just wrote must talk to the active node. A node-by-node probe turns it off.
+   */
+  preferActiveNode?: boolean;
+}
+
 /**
  * A logged-in client for a job. With Kubernetes auth it reads the projected service-account token
  * and logs in with the job's role; the token it gets is revoked at the end of the run (success,
  * failure or SIGTERM), so nightly jobs leave no live tokens behind.
  */
-export async function connectVault(cfg: VaultConfig, ctx: ConnectContext): Promise<VaultClient> {
+export async function connectVault(cfg: VaultConfig, ctx: ConnectContext, opts: ConnectOptions = {}): Promise<VaultClient> {
   const ca = cfg.caCert ? await readFile(cfg.caCert, 'utf8').catch(() => {
     throw new JobFailure(`cannot read vault.caCert file ${cfg.caCert}`);
   }) : undefined;
@@ -22,8 +31,18 @@ export async function connectVault(cfg: VaultConfig, ctx: ConnectContext): Promi
   ctx.onCleanup(() => client.close());
   const method = cfg.auth.method ?? (cfg.auth.role ? 'kubernetes' : 'token');
 
+  const toActive = async () => {
+    if (opts.preferActiveNode === false) return;
+    try {
+      await client.findActiveNode();
+    } catch (err) {
+      // Not fatal: requests still work through whichever node answers; the job may just read stale data.
+      ctx.log.warn({ err }, 'could not find the active Vault node; using the configured address');
+    }
+  };
   if (method === 'token') {
     await client.useStaticToken(cfg.token);
+    await toActive();
     ctx.log.debug({ node: client.currentNode }, 'using a given Vault token');
     return client;
   }
@@ -40,6 +59,7 @@ export async function connectVault(cfg: VaultConfig, ctx: ConnectContext): Promi
       throw err;
     }
   });
-  ctx.log.info({ role: cfg.auth.role, mount: cfg.auth.mount, accessor: auth?.accessor, ttl: auth?.lease_duration }, 'logged in to Vault');
+  await toActive();
+  ctx.log.info({ role: cfg.auth.role, mount: cfg.auth.mount, accessor: auth?.accessor, ttl: auth?.lease_duration, node: client.currentNode }, 'logged in to Vault');
   return client;
 }

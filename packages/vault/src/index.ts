@@ -1,5 +1,5 @@
 export { VaultClient, isRetryable, type CallOptions, type RawCallOptions, type VaultEnvelope } from './client.ts';
 export { vaultConfig, isLoopback, type VaultConfig } from './config.ts';
-export { connectVault, type ConnectContext } from './connect.ts';
+export { connectVault, type ConnectContext, type ConnectOptions } from './connect.ts';
 export { VaultError, VaultResponseShapeError, VaultUnreachableError } from './errors.ts';
 export type { HttpResponse } from './transport.ts';

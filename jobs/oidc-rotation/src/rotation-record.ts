@@ -1,0 +1,220 @@
+// The rotation record: one KV v2 secret that holds the client secret Vault's OIDC config was
+// last given (so the config can always be rebuilt from inside Vault), the previous one, a
+// pending change written *before* anything else is touched, and the claim ("lock") of the run
+// that is changing things. Every write is a KV v2 check-and-set on the version last read, so two
+// runs cannot interleave: the second one's write fails and it backs off.
+// (KV v2: POST <mount>/data/<path> with options.cas = current version; 0 = only if absent.)
+import { randomUUID } from 'node:crypto';
+import { JobFailure, registerSecret, z } from '@vaultkeeper/runtime';
+import { VaultError, VaultUnreachableError, type VaultClient } from '@vaultkeeper/vault';
+
+const heldSecret = z.object({
+  secret: z.string().min(1),
+  fingerprint: z.string().min(1),
+  /** When this secret was set (ISO time). */
+  setAt: z.string(),
+});
+export type HeldSecret = z.infer<typeof heldSecret>;
+
+export const recordSchema = z.object({
+  schema: z.literal(1),
+  mount: z.string(),
+  clientId: z.string(),
+  providerPk: z.number().int(),
+  application: z.string(),
+  /** Key of the fingerprints (fingerprint.ts); random per record. */
+  fingerprintKey: z.string().min(1),
+  /** The secret Vault's OIDC config was last given; null before the first run wrote one. */
+  current: heldSecret.nullable(),
+  /** The one before it. */
+  previous: heldSecret.nullable(),
+  /** A change in progress, stored before Authentik or Vault is touched (write-ahead). */
+  pending: z
+    .object({
+      mode: z.enum(['rotate', 'sync']),
+      secret: z.string().min(1),
+      fingerprint: z.string().min(1),
+      /** What Authentik held before this change: the rollback target of a rotation. */
+      authentikBefore: heldSecret.nullable(),
+      startedAt: z.string(),
+      runId: z.string(),
+    })
+    .nullable(),
+  lock: z.object({ holder: z.string(), acquiredAt: z.string(), expiresAt: z.string() }).nullable(),
+  /** The last change this job made to Vault's config. */
+  lastChange: z.object({ mode: z.enum(['rotate', 'sync', 'recover']), at: z.string() }).nullable(),
+  /** When sync found Authentik's secret changed by someone else (newest last, pruned to the churn window). */
+  externalChanges: z.array(z.string()),
+  /** Identifies the write that produced this version (to tell whether an unanswered write landed). */
+  writeId: z.string(),
+});
+export type RotationRecord = z.infer<typeof recordSchema>;
+
+export interface RecordSnapshot {
+  /** KV version the data came from; 0 when there is no record yet. */
+  version: number;
+  data: RotationRecord | undefined;
+}
+
+const kvRead = z.object({
+  data: z.unknown(),
+  metadata: z.looseObject({ version: z.number().int() }),
+});
+const kvWritten = z.looseObject({ version: z.number().int() });
+
+/** Another run holds the record (or just wrote it): this run must not change anything. */
+export class RecordBusyError extends Error {
+  override readonly name = 'RecordBusyError';
+  constructor(
+    message: string,
+    readonly holder?: string,
+    readonly expiresAt?: string,
+  ) {
+    super(message);
+  }
+}
+
+export class RotationRecordStore {
+  readonly runId = randomUUID();
+  private readonly dataPath: string;
+  /** The last version this run wrote, to release its claim at the end whatever happened. */
+  private last: { version: number; data: RotationRecord } | undefined;
+
+  constructor(
+    private readonly vault: VaultClient,
+    kvMount: string,
+    readonly path: string,
+    private readonly signal?: AbortSignal,
+  ) {
+    this.dataPath = `${kvMount}/data/${path}`;
+  }
+
+  /** Where the record lives, as an operator would type it (`bao kv get -mount=secret <path>`). */
+  get displayPath(): string {
+    return this.dataPath;
+  }
+
+  async read(): Promise<RecordSnapshot> {
+    let res;
+    try {
+      res = await this.vault.read(this.dataPath, kvRead, this.signal ? { signal: this.signal } : {});
+    } catch (err) {
+      if (err instanceof VaultError && err.status === 404) return { version: 0, data: undefined };
+      throw err;
+    }
+    if (res.data === null) {
+      // The latest version was deleted: check-and-set still counts from its number, but the
+      // number is only in the metadata, which this job's policy does not read.
+      throw new JobFailure(`the rotation record ${this.dataPath} has a deleted latest version; undelete it, or delete its metadata to start afresh`);
+    }
+    const parsed = recordSchema.safeParse(res.data);
+    if (!parsed.success) {
+      throw new JobFailure(`the rotation record ${this.dataPath} does not have the expected shape`, {
+        issues: parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`),
+      });
+    }
+    for (const s of [parsed.data.current?.secret, parsed.data.previous?.secret, parsed.data.pending?.secret, parsed.data.pending?.authentikBefore?.secret]) {
+      registerSecret(s);
+    }
+    return { version: res.metadata.version, data: parsed.data };
+  }
+
+  /**
+   * Writes `data` if the record is still at `version`; returns the new version. A write that got
+   * no answer is looked up again: if our writeId is there it landed.
+   */
+  async write(version: number, data: Omit<RotationRecord, 'writeId'>, opts: { signal?: AbortSignal } = {}): Promise<{ version: number; data: RotationRecord }> {
+    const full: RotationRecord = { ...data, writeId: randomUUID() };
+    const signal = opts.signal ?? this.signal;
+    try {
+      const res = await this.vault.write(this.dataPath, { options: { cas: version }, data: full }, kvWritten, signal ? { signal } : {});
+      if (!res) throw new JobFailure(`writing the rotation record ${this.dataPath} returned no version`);
+      this.last = { version: res.version, data: full };
+      return this.last;
+    } catch (err) {
+      if (isCasMismatch(err)) {
+        throw new RecordBusyError(`the rotation record ${this.dataPath} changed since this run read it (version ${version}): another run is at work`);
+      }
+      if (err instanceof VaultUnreachableError) {
+        const now = await this.read().catch(() => undefined);
+        if (now?.data?.writeId === full.writeId) return (this.last = { version: now.version, data: full });
+      }
+      throw err;
+    }
+  }
+
+  /**
+   * Claims the record for this run (check-and-set on the version read). Refuses while another
+   * run's claim has not expired; a claim past its expiry is a crashed run's and is taken over.
+   */
+  async acquire(snap: RecordSnapshot, initial: Omit<RotationRecord, 'writeId' | 'lock'>, ttlSeconds: number, now = new Date()): Promise<{ version: number; data: RotationRecord }> {
+    const lock = snap.data?.lock;
+    if (lock && lock.holder !== this.runId && Date.parse(lock.expiresAt) > now.getTime()) {
+      throw new RecordBusyError(`another run (${lock.holder}) holds the rotation record until ${lock.expiresAt}`, lock.holder, lock.expiresAt);
+    }
+    const base = snap.data ?? { ...initial, lock: null, writeId: '' };
+    const { writeId: _previousWrite, ...rest } = base;
+    return this.write(snap.version, {
+      ...rest,
+      lock: { holder: this.runId, acquiredAt: now.toISOString(), expiresAt: new Date(now.getTime() + ttlSeconds * 1000).toISOString() },
+    });
+  }
+
+  /**
+   * Ends this run's claim if it still holds one (a failed run's pending change stays for the
+   * next). For cleanup: not bound to the run's signal, which SIGTERM has already aborted.
+   */
+  async releaseIfHeld(): Promise<boolean> {
+    const last = this.last;
+    if (!last || last.data.lock?.holder !== this.runId) return false;
+    const { writeId: _w, ...rest } = last.data;
+    await this.write(last.version, { ...rest, lock: null }, { signal: AbortSignal.timeout(10_000) });
+    return true;
+  }
+
+  /** Throws when this run's claim has run out: another run may have taken over since. */
+  assertHeld(data: RotationRecord, now = Date.now()): void {
+    if (data.lock?.holder !== this.runId) throw new RecordBusyError('this run does not hold the rotation record');
+    if (Date.parse(data.lock.expiresAt) <= now) {
+      throw new RecordBusyError(`this run's claim on the rotation record expired at ${data.lock.expiresAt}; stopping before another change (raise record.lockTtlSeconds)`);
+    }
+  }
+}
+
+function isCasMismatch(err: unknown): boolean {
+  // KV v2 answers 400 "check-and-set parameter did not match the current version".
+  return err instanceof VaultError && err.status === 400 && err.errors.some((e) => e.includes('check-and-set'));
+}
+
+/** Keeps the external-change timestamps inside the window, adding `at` when given. */
+export function pruneChanges(times: string[], windowSeconds: number, now: Date, at?: Date): string[] {
+  const from = now.getTime() - windowSeconds * 1000;
+  return [...times, ...(at ? [at.toISOString()] : [])].filter((t) => Date.parse(t) >= from);
+}
+
+/** A secret as the record keeps it. */
+export function held(fingerprintKey: string, secret: string, fp: (key: string, s: string) => string, at: Date): HeldSecret {
+  return { secret, fingerprint: fp(fingerprintKey, secret), setAt: at.toISOString() };
+}
+
+type RecordBody = Omit<RotationRecord, 'writeId'>;
+
+/** Vault's config now holds `secret`: it becomes current, the pending change and the claim end. */
+export function markCurrent(data: RotationRecord, next: HeldSecret, mode: 'rotate' | 'sync' | 'recover', at: Date): RecordBody {
+  const { writeId: _w, ...rest } = data;
+  const same = data.current?.fingerprint === next.fingerprint;
+  return {
+    ...rest,
+    current: same ? data.current : next,
+    previous: same ? data.previous : (data.current ?? data.pending?.authentikBefore ?? null),
+    pending: null,
+    lock: null,
+    lastChange: same ? data.lastChange : { mode, at: at.toISOString() },
+  };
+}
+
+/** Nothing changed after all: the pending change and the claim end, the rest stays. */
+export function withoutPending(data: RotationRecord): RecordBody {
+  const { writeId: _w, ...rest } = data;
+  return { ...rest, pending: null, lock: null };
+}
