@@ -112,6 +112,7 @@ export async function runJob<Shape extends z.ZodRawShape>(def: JobDefinition<Sha
   let result: JobResult = {};
   let outcome: Outcome;
   let error: Record<string, unknown> | undefined;
+  let usage = false;
   try {
     log.info({ command: cli.command, dryRun }, 'starting');
     result = await def.run({
@@ -129,6 +130,8 @@ export async function runJob<Shape extends z.ZodRawShape>(def: JobDefinition<Sha
     outcome = result.outcome ?? 'success';
   } catch (err) {
     outcome = 'failure';
+    // A bad argument noticed by the job itself (a command's own operand) is still usage: exit 2.
+    if (err instanceof UsageError || err instanceof ConfigError) usage = true;
     error = describeError(controller.signal.aborted && isAbortError(err) ? controller.signal.reason : err);
     if (err instanceof JobFailure) log.error({ err, ...err.details }, err.message);
     else if (controller.signal.aborted) log.error({ err: controller.signal.reason }, 'run aborted');
@@ -155,7 +158,7 @@ export async function runJob<Shape extends z.ZodRawShape>(def: JobDefinition<Sha
 
   const { outcome: _ignored, recordRun: _notShown, ...fields } = result;
   log.info({ summary: { job: def.name, command: cli.command, outcome, dryRun, durationSeconds, ...fields, ...(error ? { error } : {}) } }, 'finished');
-  return setExit(outcome === 'failure' ? ExitCode.failed : ExitCode.ok);
+  return setExit(usage ? ExitCode.usage : outcome === 'failure' ? ExitCode.failed : ExitCode.ok);
 }
 
 function usageFailure(out: NodeJS.WritableStream, job: string, err: unknown): number {
