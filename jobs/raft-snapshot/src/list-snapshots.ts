@@ -1,0 +1,79 @@
+/**
+ * `list`: what is stored, for the operator on a bad day. Needs only S3 (Vault may be the thing
+ * that is down): the cluster comes from config, or every cluster folder under the prefix is shown.
+ */
+import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import type { JobContext } from '@vaultkeeper/runtime';
+import type { jobConfig } from './config.ts';
+import { readLock } from './lock.ts';
+import { incomingPrefix, lockKey, normalizePrefix } from './object-name.ts';
+import { listSnapshots, listUploads, type S3Settings } from './s3-store.ts';
+
+type Ctx = JobContext<(typeof jobConfig)['shape']>;
+
+export async function clustersInBucket(client: S3Client, s3: S3Settings, signal: AbortSignal): Promise<string[]> {
+  const prefix = normalizePrefix(s3.prefix);
+  const out: string[] = [];
+  let token: string | undefined;
+  do {
+    const page = await client.send(new ListObjectsV2Command({ Bucket: s3.bucket, Prefix: prefix, Delimiter: '/', ContinuationToken: token }), {
+      abortSignal: signal,
+    });
+    for (const p of page.CommonPrefixes ?? []) if (p.Prefix) out.push(p.Prefix.slice(prefix.length, -1));
+    token = page.IsTruncated ? page.NextContinuationToken : undefined;
+  } while (token);
+  return out;
+}
+
+export async function listCommand(ctx: Ctx, client: S3Client): Promise<Record<string, unknown>> {
+  const s3 = ctx.config.s3;
+  const clusters = ctx.config.snapshot.cluster ? [ctx.config.snapshot.cluster] : await clustersInBucket(client, s3, ctx.signal);
+  const now = Date.now();
+  const rows: string[][] = [['CLUSTER', 'TAKEN (UTC)', 'AGE', 'SIZE', 'RAFT INDEX', 'VERIFIED', 'KEY']];
+  const summary: Array<Record<string, unknown>> = [];
+  let newest: number | undefined;
+  for (const cluster of clusters) {
+    const objects = await listSnapshots(client, s3, cluster, ctx.signal);
+    for (const o of objects.toReversed()) {
+      const ageSeconds = Math.round((now - o.takenAt.getTime()) / 1000);
+      if (o.meta) newest = Math.max(newest ?? 0, o.takenAt.getTime());
+      rows.push([cluster, o.takenAt.toISOString().replace('.000Z', 'Z'), age(ageSeconds), bytes(o.size), o.meta?.['raft-index'] ?? '-', o.meta ? 'yes' : 'no (not written by this job)', o.key]);
+      summary.push({ cluster, key: o.key, takenAt: o.takenAt.toISOString(), ageSeconds, bytes: o.size, raftIndex: o.meta?.['raft-index'], verified: Boolean(o.meta), encryption: o.encryption });
+    }
+    const uploads = await listUploads(client, s3.bucket, incomingPrefix(s3.prefix, cluster), ctx.signal);
+    for (const u of uploads) rows.push([cluster, u.initiated?.toISOString() ?? '?', '-', '-', '-', 'in progress (multipart upload)', u.key]);
+    const lock = await readLock(client, s3.bucket, lockKey(s3.prefix, cluster));
+    if (lock) rows.push([cluster, lock.startedAt, '-', '-', '-', `locked by run ${lock.runId} on ${lock.host} until ${lock.expiresAt}`, lockKey(s3.prefix, cluster)]);
+  }
+  if (newest !== undefined) {
+    ctx.metrics.gauge('latest_object_timestamp_seconds', 'Unix time the newest verified snapshot in the bucket was taken.').set(newest / 1000);
+    ctx.metrics.gauge('latest_object_age_seconds', 'Age of the newest verified snapshot when the run ended.').set((now - newest) / 1000);
+  }
+  // A table for the person at the terminal; stdout stays JSON log lines.
+  process.stderr.write(table(rows) + `\n${summary.length} snapshot(s) in s3://${s3.bucket}/${normalizePrefix(s3.prefix)}\n`);
+  return { recordRun: false, bucket: s3.bucket, clusters, count: summary.length, snapshots: summary.slice(0, 100) };
+}
+
+function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')).join('\n');
+}
+
+export function age(seconds: number): string {
+  if (seconds < 120) return `${seconds}s`;
+  if (seconds < 7200) return `${Math.round(seconds / 60)}m`;
+  if (seconds < 172_800) return `${Math.round(seconds / 3600)}h`;
+  return `${Math.round(seconds / 86_400)}d`;
+}
+
+export function bytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n / 1024;
+  let u = 0;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  return `${v.toFixed(v < 10 ? 1 : 0)} ${units[u]}`;
+}

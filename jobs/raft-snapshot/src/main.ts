@@ -1,0 +1,4 @@
+import { runJob } from '@vaultkeeper/runtime';
+import { job } from './job.ts';
+
+process.exitCode = await runJob(job);

@@ -1,0 +1,75 @@
+/**
+ * `verify [<key>]`: downloads a stored snapshot (default: the newest verified one) and checks it
+ * the way the upload was checked (gzip, tar, every member against SHA256SUMS, the sealed manifest),
+ * then against the record stored with it (whole-object SHA-256, size, Raft index and term).
+ */
+import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { JobFailure, type JobContext } from '@vaultkeeper/runtime';
+import type { jobConfig } from './config.ts';
+import { clustersInBucket } from './list-snapshots.ts';
+import { normalizePrefix } from './object-name.ts';
+import { listSnapshots, readMetadata } from './s3-store.ts';
+import { ArchiveVerifier, SnapshotVerificationError } from './verify-archive.ts';
+
+type Ctx = JobContext<(typeof jobConfig)['shape']>;
+
+export async function verifyCommand(ctx: Ctx, client: S3Client): Promise<Record<string, unknown>> {
+  const { config, log } = ctx;
+  const s3 = config.s3;
+  const key = ctx.positionals[0] ?? (await newestKey(ctx, client));
+  const cluster = key.slice(normalizePrefix(s3.prefix).length).split('/')[0] ?? '';
+  const res = await client.send(new GetObjectCommand({ Bucket: s3.bucket, Key: key }), { abortSignal: ctx.signal });
+  const record = readMetadata(res.Metadata, cluster);
+  const verifier = new ArchiveVerifier();
+  const problems: string[] = [];
+  let check: string | undefined;
+  try {
+    await pipeline(res.Body as NodeJS.ReadableStream, verifier, new Writable({ write: (_c, _e, cb) => cb() }), { signal: ctx.signal });
+  } catch (err) {
+    if (!(err instanceof SnapshotVerificationError)) throw err;
+    problems.push(err.message);
+    check = err.check;
+  }
+  const report = problems.length ? undefined : verifier.result();
+  if (!record) problems.push('the object carries no complete record of this job (not written by it, or its metadata was changed)');
+  if (report && record) {
+    if (record.sha256 !== report.sha256) problems.push(`SHA-256 is ${report.sha256}, the record says ${record.sha256}`);
+    if (record.size !== String(report.bytes)) problems.push(`size is ${report.bytes}, the record says ${record.size}`);
+    if (record['raft-index'] !== report.meta.index || record['raft-term'] !== report.meta.term) {
+      problems.push(`meta.json says index ${report.meta.index} term ${report.meta.term}, the record says ${record['raft-index']}/${record['raft-term']}`);
+    }
+  }
+  const result = {
+    recordRun: false,
+    bucket: s3.bucket,
+    key,
+    verified: problems.length === 0,
+    bytes: report?.bytes,
+    sha256: report?.sha256,
+    raftIndex: report?.meta.index,
+    raftTerm: report?.meta.term,
+    takenAt: record?.['taken-at'],
+    ...(problems.length ? { problems, check: check ?? 'record' } : {}),
+  };
+  if (problems.length) {
+    log.error({ key, problems }, 'the stored snapshot failed verification: do not rely on it for a restore');
+    return { ...result, outcome: 'failure' };
+  }
+  log.info({ key, bytes: report!.bytes, raftIndex: report!.meta.index }, 'the stored snapshot is intact and matches its record');
+  return result;
+}
+
+async function newestKey(ctx: Ctx, client: S3Client): Promise<string> {
+  const s3 = ctx.config.s3;
+  const clusters = ctx.config.snapshot.cluster ? [ctx.config.snapshot.cluster] : await clustersInBucket(client, s3, ctx.signal);
+  if (clusters.length !== 1) {
+    throw new JobFailure(
+      clusters.length ? `the bucket holds several clusters (${clusters.join(', ')}): name one with snapshot.cluster or give a key` : 'no snapshots found under the prefix',
+    );
+  }
+  const newest = (await listSnapshots(client, s3, clusters[0]!, ctx.signal)).filter((o) => o.meta).at(-1);
+  if (!newest) throw new JobFailure(`no verified snapshot of ${clusters[0]} found in s3://${s3.bucket}/${normalizePrefix(s3.prefix)}`);
+  return newest.key;
+}

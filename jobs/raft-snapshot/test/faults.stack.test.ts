@@ -1,0 +1,263 @@
+// The faults the job must survive, each made real: a leader killed mid-stream, S3 cut mid-upload,
+// a snapshot damaged or cut in transit, and a second run while one is in progress. Every test
+// checks that nothing partial is left: no object, no multipart upload, no staging object.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { killLeader, leaderIndex, readStack, startNode, waitForHealthyCluster } from '../../../test/stack/stack.ts';
+import { CuttableTcpProxy, VaultTamperProxy, type TamperMode } from './proxies.ts';
+import { TestBucket, applyJobPolicy, fillKv, lineWith } from './stack-fixture.ts';
+
+const stack = readStack();
+let unmount: (() => Promise<void>) | undefined;
+
+beforeAll(async () => {
+  await applyJobPolicy();
+  // ~16 MiB of random KV data: the snapshot is then a multipart upload (5 MiB parts) that takes a
+  // few seconds to stream through a throttled proxy.
+  unmount = await fillKv(`rs-faults-${process.pid}`, 16);
+}, 300_000);
+
+afterAll(async () => {
+  await unmount?.();
+});
+
+/** Nothing of a failed run may remain. */
+async function expectNothingLeft(t: TestBucket): Promise<void> {
+  expect(await t.snapshots()).toEqual([]);
+  expect(await t.uploads()).toEqual([]);
+  expect((await t.keys()).filter((k) => k.includes('/.incoming/'))).toEqual([]);
+}
+
+describe('a snapshot damaged in transit is never committed', () => {
+  const t = new TestBucket('tamper');
+  let proxy: VaultTamperProxy;
+  beforeAll(async () => {
+    proxy = await new VaultTamperProxy(stack.openbao.nodes[await leaderIndex()]!.addr).start();
+  });
+  afterAll(async () => {
+    await proxy.stop();
+    await t.clean();
+  });
+
+  it.each<[string, TamperMode, string[]]>([
+    ['a flipped byte', { kind: 'flip', offset: 200_000 }, ['gzip', 'tar-header-checksum', 'manifest-mismatch', 'truncated', 'tar-framing', 'unexpected-member']],
+    ['a body cut short with a clean 200 ending', { kind: 'truncate', after: 3_000_000 }, ['truncated']],
+    ['state.bin changed under valid gzip and tar framing', { kind: 'tamper-state' }, ['manifest-mismatch']],
+    ['the sealed manifest removed', { kind: 'drop-sealed' }, ['missing-member']],
+  ])('%s', async (_name, mode, checks) => {
+    proxy.mode = mode;
+    proxy.snapshotRequests = 0;
+    const run = await t.run([], { VAULT_ADDR: proxy.url, SNAPSHOT_MAX_ATTEMPTS: '2' });
+    expect(run.code, run.all).toBe(1);
+    const failed = run.lines.find((l) => l.level === 'error' && typeof l.msg === 'string' && l.msg.startsWith('the snapshot failed verification'));
+    expect(failed, run.all).toBeDefined();
+    expect(checks).toContain(failed!.check);
+    // Each attempt fetched a fresh snapshot, and each was caught.
+    expect(proxy.snapshotRequests).toBe(2);
+    expect(run.lines.filter((l) => l.msg === 'snapshot attempt failed; retrying from the start')).toHaveLength(1);
+    await expectNothingLeft(t);
+  });
+
+  it('the same path with nothing damaged succeeds (the proxy itself is transparent)', async () => {
+    proxy.mode = { kind: 'pass' };
+    const run = await t.run([], { VAULT_ADDR: proxy.url });
+    expect(run.code, run.all).toBe(0);
+    expect(await t.snapshots()).toHaveLength(1);
+    await t.clean();
+  });
+});
+
+describe('S3 unreachable mid-upload', () => {
+  const t = new TestBucket('s3cut');
+  let s3proxy: CuttableTcpProxy;
+  let vproxy: VaultTamperProxy;
+  beforeAll(async () => {
+    s3proxy = await new CuttableTcpProxy(Number(new URL(stack.aws.endpoint).port)).start();
+    vproxy = await new VaultTamperProxy(stack.openbao.nodes[await leaderIndex()]!.addr).start();
+  });
+  afterAll(async () => {
+    await s3proxy.stop();
+    await vproxy.stop();
+    await t.clean();
+  });
+
+  it('aborts the multipart upload, stores nothing and exits 1', async () => {
+    vproxy.mode = { kind: 'throttle', bytesPerSecond: 3 * 1024 * 1024 };
+    let cutAt = 0;
+    const run = await t.run([], { VAULT_ADDR: vproxy.url, AWS_ENDPOINT_URL: s3proxy.url, SNAPSHOT_S3_REQUEST_TIMEOUT: '5s' }, {
+      onLine: (line) => {
+        // Cut S3 once the first part is on its way, and bring it back a few seconds later
+        // (long enough for the SDK's own retries to give up), as a network blip would.
+        if (!cutAt && line.includes('"snapshot stream started"')) {
+          const started = s3proxy.bytesUp;
+          const timer = setInterval(() => {
+            if (s3proxy.bytesUp - started > 5 * 1024 * 1024) {
+              clearInterval(timer);
+              cutAt = Date.now();
+              s3proxy.cut();
+              setTimeout(() => s3proxy.restore(), 6_000);
+            }
+          }, 20);
+        }
+      },
+    });
+    expect(cutAt).toBeGreaterThan(0);
+    expect(run.code, run.all).toBe(1);
+    expect(run.summary!.outcome).toBe('failure');
+    const failed = run.lines.find((l) => l.level === 'error' && String(l.msg).endsWith('nothing was stored'));
+    expect(failed, run.all).toBeDefined();
+    expect(failed!.check).toBe('s3-upload');
+    expect(lineWith(run, 'staging upload discarded: no multipart upload or staged object left'), run.all).toBeDefined();
+    await expectNothingLeft(t);
+    // The lock was released too, so the next run is not blocked.
+    expect((await t.keys()).filter((k) => k.endsWith('.lock'))).toEqual([]);
+  });
+});
+
+describe('the Raft leader killed mid-stream', () => {
+  const t = new TestBucket('leaderkill');
+  let proxy: VaultTamperProxy;
+  let killed: number | undefined;
+  beforeAll(async () => {
+    proxy = await new VaultTamperProxy(stack.openbao.nodes[await leaderIndex()]!.addr).start();
+  });
+  afterAll(async () => {
+    await proxy.stop();
+    // Put the cluster back as it was for everyone else.
+    if (killed !== undefined) await startNode(killed, 90_000);
+    await waitForHealthyCluster(3, 120_000);
+    await t.clean();
+  }, 240_000);
+
+  it('retries from the start on the new leader; one object, no orphaned upload', async () => {
+    const leader = await leaderIndex();
+    proxy.upstream = stack.openbao.nodes[leader]!.addr;
+    proxy.mode = { kind: 'throttle', bytesPerSecond: 2 * 1024 * 1024 };
+    const others = stack.openbao.nodes.filter((n) => n.index !== leader).map((n) => n.addr);
+    const run = await t.run([], { VAULT_ADDR: proxy.url, VAULT_FALLBACK_ADDRS: others.join(','), VAULT_REQUEST_TIMEOUT: '10s' }, {
+      onLine: (line) => {
+        if (killed === undefined && line.includes('"snapshot stream started"')) {
+          killed = -1;
+          setTimeout(() => void killLeader().then((i) => (killed = i)), 1_500);
+        }
+      },
+    });
+    expect(killed).toBe(leader);
+    expect(run.code, run.all).toBe(0);
+    const s = run.summary!;
+    expect(s.attempts).toBeGreaterThanOrEqual(2);
+    expect(s.node).not.toBe(stack.openbao.nodes[leader]!.addr);
+    expect(lineWith(run, 'snapshot attempt failed; retrying from the start')).toBeDefined();
+    expect(await t.snapshots()).toEqual([s.key]);
+    expect(await t.uploads()).toEqual([]);
+    expect((await t.keys()).filter((k) => k.includes('/.incoming/'))).toEqual([]);
+    const verify = await t.run(['verify']);
+    expect(verify.code, verify.all).toBe(0);
+  }, 180_000);
+});
+
+describe('a second run while one is in progress', () => {
+  const t = new TestBucket('overlap');
+  let proxy: VaultTamperProxy;
+  beforeAll(async () => {
+    proxy = await new VaultTamperProxy(stack.openbao.nodes[await leaderIndex()]!.addr).start();
+    proxy.mode = { kind: 'throttle', bytesPerSecond: 4 * 1024 * 1024 };
+  });
+  afterAll(async () => {
+    await proxy.stop();
+    await t.clean();
+  });
+
+  it('does not interleave: it refuses, or waits for the first and keeps its object', async () => {
+    const slow = { VAULT_ADDR: proxy.url };
+    let second: Promise<Awaited<ReturnType<TestBucket['run']>>> | undefined;
+    let waiting: Promise<Awaited<ReturnType<TestBucket['run']>>> | undefined;
+    const first = await t.run([], slow, {
+      onLine: (line) => {
+        if (!second && line.includes('"snapshot stream started"')) {
+          second = t.run([], { SNAPSHOT_KEEP_LAST: '1', SNAPSHOT_KEEP_DAILY: '0', SNAPSHOT_KEEP_WEEKLY: '0', SNAPSHOT_KEEP_MONTHLY: '0' });
+          waiting = t.run([], { SNAPSHOT_LOCK_WAIT: '120s' });
+        }
+      },
+    });
+    expect(first.code, first.all).toBe(0);
+    const refused = await second!;
+    expect(refused.code, refused.all).toBe(1);
+    const err = refused.lines.find((l) => l.check === 'lock');
+    expect(err?.msg).toBe('another snapshot run of this cluster is in progress; not starting a second one');
+    expect(refused.lines.some((l) => l.msg === 'snapshot stream started')).toBe(false);
+    const waited = await waiting!;
+    expect(waited.code, waited.all).toBe(0);
+    expect(lineWith(waited, 'waiting for the running snapshot to finish')).toBeDefined();
+    // Both objects are there: neither run pruned or replaced the other's.
+    expect((await t.snapshots()).sort()).toEqual([first.summary!.key, waited.summary!.key].sort());
+  }, 180_000);
+});
+
+describe('SIGTERM mid-stream', () => {
+  const t = new TestBucket('sigterm');
+  let proxy: VaultTamperProxy;
+  beforeAll(async () => {
+    proxy = await new VaultTamperProxy(stack.openbao.nodes[await leaderIndex()]!.addr).start();
+    proxy.mode = { kind: 'throttle', bytesPerSecond: 2 * 1024 * 1024 };
+  });
+  afterAll(async () => {
+    await proxy.stop();
+    await t.clean();
+  });
+
+  it('aborts the upload, releases the lock, revokes the token and exits 1 inside the grace period', async () => {
+    let signalledAt = 0;
+    const run = await t.run([], { VAULT_ADDR: proxy.url, VAULTKEEPER_SHUTDOWN_GRACE: '20s' }, {
+      onLine: (line, child) => {
+        if (!signalledAt && line.includes('"snapshot stream started"')) {
+          setTimeout(() => {
+            signalledAt = Date.now();
+            child.kill('SIGTERM');
+          }, 2_000);
+        }
+      },
+    });
+    expect(signalledAt).toBeGreaterThan(0);
+    expect(run.code, run.all).toBe(1);
+    expect(lineWith(run, 'stopping: aborting in-flight work and cleaning up')).toBeDefined();
+    expect(lineWith(run, 'staging upload discarded: no multipart upload or staged object left')).toBeDefined();
+    expect(lineWith(run, 'lock released')).toBeDefined();
+    expect(lineWith(run, 'login token revoked')).toBeDefined();
+    expect(run.lines.some((l) => l.msg === 'snapshot attempt failed; retrying from the start')).toBe(false);
+    await expectNothingLeft(t);
+    expect((await t.keys()).filter((k) => k.endsWith('.lock'))).toEqual([]);
+  }, 120_000);
+});
+
+describe('timeouts fit large snapshots', () => {
+  const t = new TestBucket('timeouts');
+  let proxy: VaultTamperProxy;
+  beforeAll(async () => {
+    proxy = await new VaultTamperProxy(stack.openbao.nodes[await leaderIndex()]!.addr).start();
+  });
+  afterAll(async () => {
+    await proxy.stop();
+    await t.clean();
+  });
+
+  it('a stream that keeps flowing may take far longer than the idle timeout', async () => {
+    proxy.mode = { kind: 'throttle', bytesPerSecond: 3 * 1024 * 1024 };
+    const run = await t.run([], { VAULT_ADDR: proxy.url, VAULT_REQUEST_TIMEOUT: '2s' });
+    expect(run.code, run.all).toBe(0);
+    expect(run.summary!.attempts).toBe(1);
+    // Several times the idle timeout, in one attempt.
+    expect(Number(run.summary!.durationSeconds)).toBeGreaterThan(4);
+    await t.clean();
+  });
+
+  it('a stream that goes silent is abandoned after the idle timeout, and nothing is stored', async () => {
+    proxy.mode = { kind: 'stall', after: 6 * 1024 * 1024 };
+    const run = await t.run([], { VAULT_ADDR: proxy.url, VAULT_REQUEST_TIMEOUT: '3s', SNAPSHOT_MAX_ATTEMPTS: '2' });
+    expect(run.code, run.all).toBe(1);
+    const retried = run.lines.find((l) => l.msg === 'snapshot attempt failed; retrying from the start');
+    expect(JSON.stringify(retried?.err)).toContain('ETIMEDOUT');
+    // Two attempts, each abandoned after 3 s of silence.
+    expect(Number(run.summary!.durationSeconds)).toBeGreaterThanOrEqual(6);
+    await expectNothingLeft(t);
+  });
+});

@@ -1,0 +1,144 @@
+// What the raft-snapshot stack tests share: a private key prefix in the shared bucket (removed
+// afterwards), direct S3 access to check what the job left behind, a private KV mount to make the
+// snapshot big, and a way to run the job with all of that.
+import {
+  AbortMultipartUploadCommand,
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListMultipartUploadsCommand,
+  ListObjectsV2Command,
+  S3Client,
+} from '@aws-sdk/client-s3';
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { baoOk, waitFor } from '../../../test/stack/http.ts';
+import { REPO_ROOT } from '../../../test/stack/layout.ts';
+import { readStack, type StackInfo } from '../../../test/stack/stack.ts';
+import { runJobProcess, type JobRun, type RunJobProcessOptions } from '../../../test/support/run-job.ts';
+
+export const JOB = 'raft-snapshot';
+
+export function s3For(stack: StackInfo, endpoint = stack.aws.endpoint): S3Client {
+  return new S3Client({
+    region: stack.aws.region,
+    endpoint,
+    forcePathStyle: true,
+    credentials: { accessKeyId: stack.aws.accessKeyId, secretAccessKey: stack.aws.secretAccessKey },
+  });
+}
+
+export class TestBucket {
+  readonly stack = readStack();
+  readonly s3 = s3For(this.stack);
+  readonly bucket = this.stack.aws.buckets.snapshots;
+  readonly prefix: string;
+  /** The cluster name the job is told to use, so keys are predictable. */
+  readonly cluster = 'stack';
+
+  constructor(name: string) {
+    this.prefix = `rs-test-${name}-${randomBytes(3).toString('hex')}/`;
+  }
+
+  get clusterPrefix(): string {
+    return `${this.prefix}${this.cluster}/`;
+  }
+
+  async keys(prefix = this.prefix): Promise<string[]> {
+    const out: string[] = [];
+    let token: string | undefined;
+    do {
+      const page = await this.s3.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token }));
+      out.push(...(page.Contents ?? []).map((c) => c.Key!));
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+    return out;
+  }
+
+  /** Committed snapshots (not the lock, not staging). */
+  async snapshots(): Promise<string[]> {
+    return (await this.keys(this.clusterPrefix)).filter((k) => k.endsWith('.snap') && !k.includes('/.incoming/'));
+  }
+
+  async uploads(): Promise<Array<{ Key?: string; UploadId?: string }>> {
+    const res = await this.s3.send(new ListMultipartUploadsCommand({ Bucket: this.bucket, Prefix: this.prefix }));
+    return res.Uploads ?? [];
+  }
+
+  async head(key: string) {
+    return this.s3.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
+  }
+
+  async get(key: string): Promise<Buffer> {
+    const res = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
+    return Buffer.from(await res.Body!.transformToByteArray());
+  }
+
+  async clean(): Promise<void> {
+    for (const u of await this.uploads()) {
+      await this.s3.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: u.Key, UploadId: u.UploadId }));
+    }
+    const keys = await this.keys();
+    for (let i = 0; i < keys.length; i += 1000) {
+      await this.s3.send(new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: keys.slice(i, i + 1000).map((Key) => ({ Key })) } }));
+    }
+  }
+
+  /** Runs the job with this prefix, Kubernetes auth as vaultkeeper-raft-snapshot, and the stack's S3/KMS. */
+  run(args: string[] = [], env: Record<string, string | undefined> = {}, opts: Partial<RunJobProcessOptions> = {}): Promise<JobRun> {
+    return runJobProcess({
+      job: JOB,
+      args,
+      timeoutMs: 180_000,
+      ...opts,
+      env: {
+        SNAPSHOT_S3_BUCKET: this.bucket,
+        SNAPSHOT_S3_PREFIX: this.prefix,
+        SNAPSHOT_CLUSTER: this.cluster,
+        SNAPSHOT_S3_FORCE_PATH_STYLE: 'true',
+        SNAPSHOT_S3_KMS_KEY_ID: this.stack.aws.dataKey.alias,
+        SNAPSHOT_S3_PART_SIZE_MIB: '5',
+        LOG_LEVEL: 'debug',
+        ...env,
+      },
+    });
+  }
+}
+
+/** Applies policies/raft-snapshot/policy.hcl to the running stack (it may be newer than the stack). */
+export async function applyJobPolicy(stack = readStack()): Promise<void> {
+  const hcl = readFileSync(join(REPO_ROOT, 'policies', JOB, 'policy.hcl'), 'utf8');
+  await baoOk(stack.openbao.addr, 'PUT', `sys/policies/acl/vaultkeeper-${JOB}`, { token: stack.openbao.rootToken, body: { policy: hcl } });
+}
+
+/**
+ * A private KV v2 mount holding `mib` MiB of random data (incompressible, like Vault's encrypted
+ * storage), so that snapshots are big enough to be multipart and to take a while to stream.
+ * Returns a function that unmounts it (which deletes the data).
+ */
+export async function fillKv(mount: string, mib: number, stack = readStack()): Promise<() => Promise<void>> {
+  const { addr, rootToken: token } = stack.openbao;
+  await baoOk(addr, 'POST', `sys/mounts/${mount}`, { token, body: { type: 'kv', options: { version: '2' } } });
+  // A new KV v2 mount answers 400 ("upgrading from non-versioned to versioned data") for a moment.
+  await waitFor(`KV v2 mount ${mount} to accept writes`, 30_000, async () => {
+    await baoOk(addr, 'POST', `${mount}/data/probe`, { token, body: { data: { v: 'x' } } });
+    return true;
+  });
+  const perEntry = 512 * 1024;
+  const count = Math.ceil((mib * 1024 * 1024) / perEntry);
+  for (let i = 0; i < count; i += 4) {
+    await Promise.all(
+      Array.from({ length: Math.min(4, count - i) }, (_, j) =>
+        baoOk(addr, 'POST', `${mount}/data/blob-${i + j}`, { token, body: { data: { v: randomBytes((perEntry * 3) / 4).toString('base64') } }, timeoutMs: 30_000 }),
+      ),
+    );
+  }
+  return async () => {
+    await baoOk(addr, 'DELETE', `sys/mounts/${mount}`, { token, timeoutMs: 30_000 });
+  };
+}
+
+export function lineWith(run: JobRun, msg: string): Record<string, unknown> | undefined {
+  return run.lines.find((l) => l.msg === msg);
+}
