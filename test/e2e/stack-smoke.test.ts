@@ -78,7 +78,7 @@ describe('policies', () => {
     const t = await loginToken('emergency-token');
     const launcher = await baoApi(addr, 'POST', 'auth/token/create/breakglass-launcher', { token: t, body: {} });
     expect(launcher.status).toBe(200);
-    expect(launcher.body.auth.policies).toEqual(['breakglass-launcher', 'default']);
+    expect(launcher.body.auth.policies).toEqual(['breakglass-launcher']);
     expect(launcher.body.auth.orphan).toBe(true);
     expect(launcher.body.auth.renewable).toBe(false);
     expect(launcher.body.auth.lease_duration).toBe(744 * 3600);

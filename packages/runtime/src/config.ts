@@ -160,8 +160,12 @@ export function loadConfig<Shape extends z.ZodRawShape>(
   throw new ConfigError(issues);
 }
 
-/** Variables read by the runtime itself before config exists. */
-const PROCESS_LEVEL_VARS = new Set(['VAULTKEEPER_CONFIG']);
+/**
+ * VAULTKEEPER_* variables that are not job config: the config file's path (read by the runtime
+ * before config exists) and the dev tooling's own (dev/, test/stack), which a developer's shell
+ * may export while running jobs locally.
+ */
+const PROCESS_LEVEL_VARS = new Set(['VAULTKEEPER_CONFIG', 'VAULTKEEPER_CACHE', 'VAULTKEEPER_STACK_DIR', 'VAULTKEEPER_KEEP_STACK']);
 
 /** The variable that set this field or the nearest enclosing one (a list item names its list's variable). */
 function sourceOf(sources: Map<string, string>, path: string[]): string | undefined {
