@@ -9,7 +9,7 @@ import type { V1Secret } from '@kubernetes/client-node';
 import { createLogger } from '@vaultkeeper/runtime';
 import { connectVault } from '@vaultkeeper/vault';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mintServiceAccountToken, readStack } from '../../../test/stack/stack.ts';
+import { kubectl, mintServiceAccountToken, readStack } from '../../../test/stack/stack.ts';
 import { findPlantedSecrets, runJobProcess, type JobRun } from '../../../test/support/run-job.ts';
 import { connectKube } from '../src/kube.ts';
 import { listPages, type FetchPage } from '../src/list-secrets.ts';
@@ -88,6 +88,15 @@ describe('secret-sweep against the local stack', () => {
     // compaction would: same start key, a revision long compacted away (tokens are unpadded
     // base64url JSON). The apiserver answers
     // 410 with "The provided continue parameter is too old".
+    // The apiserver only answers 410 once its own etcd compaction (every 30 s in the stack) has
+    // passed the token's revision; right after `stack:up` that may take a moment.
+    const stale = Buffer.from(JSON.stringify({ v: 'meta.k8s.io/v1', rv: 2, start: 'a\u0000' })).toString('base64url');
+    for (let i = 0; ; i++) {
+      const err = await kubectl(['get', '--raw', `/api/v1/namespaces/${nsC}/secrets?limit=1&continue=${stale}`]).then(() => undefined, (e: Error) => e);
+      if (err && /too old/.test(err.message)) break;
+      if (i >= 45) throw new Error('the apiserver never expired a continue token at revision 2');
+      await new Promise((r) => setTimeout(r, 2_000));
+    }
     let expired = false;
     const fetchPage: FetchPage<V1Secret> = (limit, cont) => {
       if (cont && !expired) {
