@@ -3,8 +3,8 @@
 # Least privilege: read the snapshot, nothing else of the cluster. It cannot restore
 # (sys/storage/raft/snapshot-force needs update on that path, deliberately not granted).
 
-# GET sys/storage/raft/snapshot. A standby answers with a 307 to the active node; the token is
-# valid there too.
+# GET sys/storage/raft/snapshot, asked of the active node (a Vault standby answers 307 to it, an
+# OpenBao standby serves its own copy); the token is valid on every node.
 path "sys/storage/raft/snapshot" {
   capabilities = ["read"]
 }

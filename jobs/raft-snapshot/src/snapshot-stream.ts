@@ -1,11 +1,12 @@
 /**
  * The Vault side: GET /v1/sys/storage/raft/snapshot on the active node, as a stream.
  *
- * A standby does not forward this request; it answers 307 with the active node's address
- * (Vault's request forwarding excludes the snapshot endpoints; the Go API client mishandles that
- * redirect for a streamed body: hashicorp/vault#15258). So the job asks sys/leader first and goes
- * straight to the active node, and the shared client still follows a 307 itself (the token is
- * valid cluster-wide, so no new login is needed on the other node).
+ * A standby does not forward this request. Vault's standby answers 307 with the active node's
+ * address (the Go API client mishandles that redirect for a streamed body: hashicorp/vault#15258);
+ * OpenBao 2.6's standby, tested against the local stack, answers 200 with a snapshot of its own,
+ * possibly lagging, copy. Either way the job asks sys/leader first and goes straight to the active
+ * node, and the shared client still follows a 307 itself (the token is valid cluster-wide, so no
+ * new login is needed on the other node).
  */
 import type { ClientRequest } from 'node:http';
 import type { Readable, Writable } from 'node:stream';
