@@ -19,6 +19,7 @@ import { dirname, join } from 'node:path';
 import { stringify } from 'yaml';
 import { mintServiceAccountToken, readStack } from '../stack/stack.ts';
 import { jwtClaims, kubectlAs, type ImageSpec } from './chart.ts';
+import { parseJobOutput } from '../support/run-job.ts';
 
 export interface PodRun {
   code: number | null;
@@ -214,17 +215,7 @@ export async function runPodLocally(opts: RunPodOptions): Promise<PodRun> {
     child.on('error', reject);
     child.on('close', (code, signal) => {
       clearTimeout(timer);
-      const lines = stdout
-        .split('\n')
-        .filter((l) => l.startsWith('{'))
-        .flatMap((l) => {
-          try {
-            return [JSON.parse(l) as Record<string, unknown>];
-          } catch {
-            return [];
-          }
-        });
-      const summary = lines.findLast((l) => l.msg === 'finished')?.summary as Record<string, unknown> | undefined;
+      const { lines, summary } = parseJobOutput(stdout);
       resolve({ code, signal, stdout, stderr, all: stdout + stderr, lines, summary, argv, env, tokens, tokenValues, mounts, dir: base });
     });
   });

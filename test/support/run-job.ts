@@ -88,20 +88,24 @@ export async function runJobProcess(opts: RunJobProcessOptions): Promise<JobRun>
     child.on('close', (code, signal) => {
       clearTimeout(timer);
       if (tokenDir) rmSync(tokenDir, { recursive: true, force: true });
-      const lines = stdout
-        .split('\n')
-        .filter((l) => l.startsWith('{'))
-        .flatMap((l) => {
-          try {
-            return [JSON.parse(l) as Record<string, unknown>];
-          } catch {
-            return [];
-          }
-        });
-      const finished = lines.findLast((l) => l.msg === 'finished');
-      resolveRun({ code, signal, stdout, stderr, lines, summary: finished?.summary as Record<string, unknown> | undefined, all: stdout + stderr });
+      resolveRun({ code, signal, stdout, stderr, ...parseJobOutput(stdout), all: stdout + stderr });
     });
   });
+}
+
+/** The JSON log lines a job printed, and the summary of its final `finished` line. */
+export function parseJobOutput(stdout: string): { lines: Array<Record<string, unknown>>; summary: Record<string, unknown> | undefined } {
+  const lines = stdout
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .flatMap((l) => {
+      try {
+        return [JSON.parse(l) as Record<string, unknown>];
+      } catch {
+        return [];
+      }
+    });
+  return { lines, summary: lines.findLast((l) => l.msg === 'finished')?.summary as Record<string, unknown> | undefined };
 }
 
 /** Fails (listing which, never the values) when any planted secret appears in the text. */
