@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { KMSClient } from '@aws-sdk/client-kms';
-import { S3Client } from '@aws-sdk/client-s3';
+import { createKmsClient, createS3Client } from '@vaultkeeper/aws';
 import { defineConfig, field, JobFailure, mergeSpecs, z, type JobContext, type JobDefinition, type JobResult } from '@vaultkeeper/runtime';
 import { connectVault, isLoopback, vaultConfig, type VaultClient } from '@vaultkeeper/vault';
 import { AppRoleSecretIdIssuer } from './approle-secret-id.ts';
@@ -221,8 +220,8 @@ async function makeSink(cfg: Config, ctx: Ctx, vault: VaultClient | undefined): 
   if (cfg.sink.type === 's3') {
     // Region, endpoint and credentials come the AWS SDK's own way (AWS_REGION, AWS_ENDPOINT_URL,
     // IRSA or the default provider chain), as for every AWS client in the project.
-    const s3 = new S3Client({ forcePathStyle: cfg.sink.s3.forcePathStyle });
-    const kms = new KMSClient({});
+    const s3 = createS3Client({ forcePathStyle: cfg.sink.s3.forcePathStyle });
+    const kms = createKmsClient({});
     ctx.onCleanup(() => {
       s3.destroy();
       kms.destroy();

@@ -1,6 +1,7 @@
 import { JobFailure, type JobContext, type JobDefinition } from '@vaultkeeper/runtime';
+import { createKmsClient, registerAwsCredentials } from '@vaultkeeper/aws';
 import { connectVault, VaultClient } from '@vaultkeeper/vault';
-import { createKmsClient, registerAwsCredentials } from './aws-clients.ts';
+import { probeClientOptions } from './aws-clients.ts';
 import { CHECK_NAMES, failed, runCheck, type CheckName, type CheckOutcome, type CheckResult, type Severity } from './check.ts';
 import { checkEmergencyToken } from './checks/emergency-token.ts';
 import { checkKmsKey } from './checks/kms-key.ts';
@@ -43,12 +44,14 @@ nothing (--dry-run only skips the metrics push).`,
     const deadline = AbortSignal.any([ctx.signal, AbortSignal.timeout(cfg.deadlineSeconds * 1000)]);
     const severity = (name: CheckName): Severity => (cfg.criticalChecks.includes(name) ? 'critical' : 'warning');
 
-    const kms = createKmsClient({
-      region: cfg.kms.region ?? cfg.aws.region,
-      endpoint: cfg.kms.endpoint ?? cfg.aws.endpoint,
-      callTimeoutSeconds: cfg.kms.callTimeoutSeconds,
-      maxAttempts: cfg.kms.maxAttempts,
-    });
+    const kms = createKmsClient(
+      probeClientOptions({
+        region: cfg.kms.region ?? cfg.aws.region,
+        endpoint: cfg.kms.endpoint ?? cfg.aws.endpoint,
+        callTimeoutSeconds: cfg.kms.callTimeoutSeconds,
+        maxAttempts: cfg.kms.maxAttempts,
+      }),
+    );
     ctx.onCleanup(() => kms.destroy());
     await registerAwsCredentials(kms, cfg.kms.callTimeoutSeconds);
 
@@ -110,8 +113,8 @@ nothing (--dry-run only skips the metrics push).`,
       'snapshot-age': cfg.snapshot.bucket
         ? check('snapshot-age', (err) => awsFailureOutcome(err, 'S3'), async (s) => {
             // Loaded only when configured: the S3 SDK is half the bundle's start-up memory.
-            const { checkSnapshotAge, createS3Client } = await import('./checks/snapshot-age.ts');
-            const s3 = createS3Client({
+            const { checkSnapshotAge, createProbeS3Client } = await import('./checks/snapshot-age.ts');
+            const s3 = createProbeS3Client({
               region: cfg.snapshot.region ?? cfg.aws.region,
               endpoint: cfg.snapshot.endpoint ?? cfg.aws.endpoint,
               callTimeoutSeconds: cfg.kms.callTimeoutSeconds,

@@ -14,6 +14,7 @@ import {
   paginateListObjectsV2,
   type ServerSideEncryption,
 } from '@aws-sdk/client-s3';
+import { createS3Client as createAwsS3Client } from '@vaultkeeper/aws';
 import { registerSecret, z, type Logger } from '@vaultkeeper/runtime';
 import type { VaultClient } from '@vaultkeeper/vault';
 import { clusterPrefix, parseSnapshotKey } from './object-name.ts';
@@ -74,15 +75,18 @@ export async function createS3Client(s3: S3Settings, vault: VaultClient | undefi
     };
     log.info({ path: s3.credentialsFromVault }, 'S3 credentials read from Vault');
   }
-  return new S3Client({
+  return createAwsS3Client({
     region: s3.region,
-    ...(s3.endpoint ? { endpoint: s3.endpoint } : {}),
+    endpoint: s3.endpoint,
     forcePathStyle: s3.forcePathStyle,
-    ...(credentials ? { credentials } : {}),
+    credentials,
     // The SDK retries each request (throttling, 5xx, connection errors) with its own backoff.
     maxAttempts: 3,
-    // An idle limit per request, not a total one: a 5 GiB part may take minutes, a silent socket may not.
-    requestHandler: { connectionTimeout: 5_000, requestTimeout: s3.requestTimeoutSeconds * 1000 },
+    connectTimeoutSeconds: 5,
+    // Meant as an idle limit, not a total one: a 5 GiB part may take minutes. So no throwOnRequestTimeout
+    // (smithy's requestTimeout runs from the start of a request; without it smithy only warns).
+    requestTimeoutSeconds: s3.requestTimeoutSeconds,
+    throwOnRequestTimeout: false,
   });
 }
 

@@ -2,13 +2,15 @@
 // commits an object only after verifying it and records its SHA-256 as user metadata, so an
 // object carrying that metadata key counts as verified. Lists with pagination (a bucket past
 // 1,000 objects must not hide the newest one) and reads the metadata of the newest few only.
-import { HeadObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { HeadObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+// The S3 module alone: importing the package's index here would load the S3 SDK at start-up.
+import { createS3Client } from '@vaultkeeper/aws/s3';
 import { failed, type CheckOutcome } from '../check.ts';
-import { callSignal, commonClientConfig, type AwsClientOptions } from '../aws-clients.ts';
+import { callSignal, probeClientOptions, type ProbeClientOptions } from '../aws-clients.ts';
 import { formatDuration } from '../format-duration.ts';
 
-export function createS3Client(opts: AwsClientOptions & { forcePathStyle: boolean }): S3Client {
-  return new S3Client({ ...commonClientConfig(opts), forcePathStyle: opts.forcePathStyle });
+export function createProbeS3Client(opts: ProbeClientOptions & { forcePathStyle: boolean }): S3Client {
+  return createS3Client({ ...probeClientOptions(opts), forcePathStyle: opts.forcePathStyle });
 }
 
 export interface SnapshotAgeInput {
