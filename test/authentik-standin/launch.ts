@@ -107,18 +107,7 @@ export async function bootstrapAuthentikInVault(opts: { vaultAddr: string; vault
   }
 
   await writeOidcConfig(opts.vaultAddr, opts.vaultToken, { issuer: discovery.issuer, clientId: provider.client_id, clientSecret: provider.client_secret });
-  await vault('POST', `auth/${OIDC_MOUNT}/role/${OIDC_ROLE}`, {
-    role_type: 'oidc',
-    allowed_redirect_uris: redirectUris,
-    bound_audiences: [provider.client_id],
-    user_claim: 'sub',
-    groups_claim: 'groups',
-    oidc_scopes: ['openid', 'email', 'profile'],
-    claim_mappings: { email: 'email', preferred_username: 'username' },
-    token_policies: ['default'],
-    token_ttl: '15m',
-    token_max_ttl: '15m',
-  });
+  await vault('POST', `auth/${OIDC_MOUNT}/role/${OIDC_ROLE}`, oidcRoleBody({ clientId: provider.client_id, redirectUris, ttl: '15m' }));
   await vault('POST', API_TOKEN_KV_PATH, { data: { token: opts.apiToken } });
 
   mkdirSync(opts.stateDir, { recursive: true, mode: 0o700 });
@@ -133,6 +122,22 @@ export async function bootstrapAuthentikInVault(opts: { vaultAddr: string; vault
  * Writes `auth/<mount>/config` (a full replace: Vault resets every field not given). Vault
  * fetches the discovery document while it validates this write, so the stand-in must be up.
  */
+/** The body of an OIDC login role for the stand-in's users: the stack's `default` role and test mounts alike. */
+export function oidcRoleBody(opts: { clientId: string; redirectUris: string[]; ttl: string }): Record<string, unknown> {
+  return {
+    role_type: 'oidc',
+    allowed_redirect_uris: opts.redirectUris,
+    bound_audiences: [opts.clientId],
+    user_claim: 'sub',
+    groups_claim: 'groups',
+    oidc_scopes: ['openid', 'email', 'profile'],
+    claim_mappings: { email: 'email', preferred_username: 'username' },
+    token_policies: ['default'],
+    token_ttl: opts.ttl,
+    token_max_ttl: opts.ttl,
+  };
+}
+
 export async function writeOidcConfig(
   vaultAddr: string,
   vaultToken: string,

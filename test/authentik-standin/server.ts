@@ -965,3 +965,9 @@ async function readJson(req: IncomingMessage, allowEmpty = false): Promise<Recor
 async function readForm(req: IncomingMessage): Promise<URLSearchParams> {
   return new URLSearchParams(await readBody(req));
 }
+
+/** A stand-in on a free loopback port in this process (unit tests); returns its base URL. */
+export async function listenOnFreePort(server: StandinServer): Promise<string> {
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return `http://127.0.0.1:${(server.address() as import('node:net').AddressInfo).port}`;
+}

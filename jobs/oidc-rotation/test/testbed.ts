@@ -11,7 +11,7 @@ import { createLogger } from '@vaultkeeper/runtime';
 import { VaultClient, VaultError } from '@vaultkeeper/vault';
 import { REPO_ROOT } from '../../../test/stack/layout.ts';
 import { kubectl, leaderIndex, readStack } from '../../../test/stack/stack.ts';
-import { CLI_CALLBACK } from '../../../test/authentik-standin/launch.ts';
+import { CLI_CALLBACK, oidcRoleBody } from '../../../test/authentik-standin/launch.ts';
 import { oidcLoginThroughVault } from '../../../test/authentik-standin/oidc-login.ts';
 import { findPlantedSecrets, runJobProcess, type JobRun, type RunJobProcessOptions } from '../../../test/support/run-job.ts';
 
@@ -127,18 +127,7 @@ export async function createTestbed(opts: TestbedOptions = {}): Promise<Testbed>
       jwt_supported_algs: ['RS256'],
       ...opts.extraConfig,
     });
-    await vault.write(`auth/${mount}/role/${ROLE}`, {
-      role_type: 'oidc',
-      allowed_redirect_uris: [CLI_CALLBACK],
-      bound_audiences: [clientId],
-      user_claim: 'sub',
-      groups_claim: 'groups',
-      oidc_scopes: ['openid', 'email', 'profile'],
-      claim_mappings: { email: 'email', preferred_username: 'username' },
-      token_policies: ['default'],
-      token_ttl: '5m',
-      token_max_ttl: '5m',
-    });
+    await vault.write(`auth/${mount}/role/${ROLE}`, oidcRoleBody({ clientId, redirectUris: [CLI_CALLBACK], ttl: '5m' }));
     // The job's own policy, for this mount.
     const hcl = readFileSync(join(REPO_ROOT, 'policies/oidc-rotation/policy.hcl'), 'utf8').replaceAll('auth/oidc/', `auth/${mount}/`);
     await vault.write(`sys/policies/acl/vaultkeeper-${identity}`, { policy: hcl });

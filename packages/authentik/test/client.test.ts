@@ -1,7 +1,6 @@
 // The typed Authentik client against the stand-in, started in-process on a free port.
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createStandin, type StandinServer } from '../../../test/authentik-standin/server.ts';
+import { createStandin, listenOnFreePort, type StandinServer } from '../../../test/authentik-standin/server.ts';
 import { AuthentikError, createAuthentikClient, type AuthentikClientOptions } from '../src/index.ts';
 
 const TOKEN = 'client-test-api-token-0123456789';
@@ -10,8 +9,7 @@ let base: string;
 
 beforeAll(async () => {
   server = createStandin({ apiToken: TOKEN });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  base = await listenOnFreePort(server);
   server.standin.createProvider({ name: 'Other', slug: 'other' });
 });
 afterAll(async () => {

@@ -4,22 +4,17 @@
 // admin API and the state file.
 import { createHash, createHmac, createPublicKey, randomBytes, verify } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { decodeJwt } from '../../../test/authentik-standin/jwt.ts';
-import { createStandin, type StandinServer } from '../../../test/authentik-standin/server.ts';
+import { createStandin, listenOnFreePort as listen, type StandinServer } from '../../../test/authentik-standin/server.ts';
 
 const TOKEN = 'oauth-test-api-token';
 const CALLBACK = 'http://127.0.0.1:8250/oidc/callback';
 let server: StandinServer;
 let base: string;
 
-async function listen(s: StandinServer): Promise<string> {
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  return `http://127.0.0.1:${(s.address() as AddressInfo).port}`;
-}
 async function close(s: StandinServer): Promise<void> {
   s.closeAllConnections();
   await new Promise((r) => s.close(r));

@@ -2,9 +2,8 @@
 // response schemas of Authentik's own upstream schema.yml (ajv, OpenAPI 3.0 converted to JSON
 // Schema). A stand-in that drifts from Authentik would let the client pass tests it would fail
 // against the real thing.
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createStandin, type StandinServer } from '../../../test/authentik-standin/server.ts';
+import { createStandin, listenOnFreePort, type StandinServer } from '../../../test/authentik-standin/server.ts';
 import { compileOpenApiSchema, loadSubset, loadUpstream, upstreamResponseSchema, type Json, type Obj } from './upstream.ts';
 
 const upstream = loadUpstream();
@@ -15,8 +14,7 @@ let base: string;
 
 beforeAll(async () => {
   server = createStandin({ apiToken: TOKEN });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  base = await listenOnFreePort(server);
   // A second and third provider, so that paging and the negative variants have something to show.
   server.standin.createProvider({ name: 'Public client', slug: 'public-app', client_type: 'public' });
   server.standin.createProvider({ name: 'No signing key', slug: 'nokey-app', signing_key: false });
