@@ -78,6 +78,7 @@ export class VaultClient {
   private readonly nv: NodeVaultClient;
   /** Set when this process logged in, so it knows the token is its own to revoke. */
   private ownToken = false;
+  private revoking: Promise<boolean> | undefined;
 
   constructor(
     private readonly cfg: VaultConfig,
@@ -107,6 +108,7 @@ export class VaultClient {
     registerSecret(token);
     this.nv.token = token;
     this.ownToken = own;
+    this.revoking = undefined;
   }
 
   /** Logs in with the configured method; see auth.ts for where the credentials come from. */
@@ -129,13 +131,27 @@ export class VaultClient {
     this.setToken(value, false);
   }
 
-  /** Revokes the token only if this process created it by logging in; a token given to us is not ours to end. */
-  async revokeOwnToken(): Promise<boolean> {
-    if (!this.ownToken || !this.nv.token) return false;
-    // Not the job's signal: this runs during cleanup after SIGTERM has already aborted it.
-    await this.nv.tokenRevokeSelf({ requestOptions: { signal: AbortSignal.timeout(10_000), deadlineSeconds: 10, idempotent: true } });
-    this.ownToken = false;
-    return true;
+  /**
+   * Revokes the token only if this process created it by logging in; a token given to us is not
+   * ours to end. A job may call it as soon as it is done with Vault; a second call while the first
+   * is in flight shares it, and after a failure the next call (the exit cleanup) tries again.
+   */
+  revokeOwnToken(): Promise<boolean> {
+    if (!this.ownToken || !this.nv.token) return Promise.resolve(false);
+    this.revoking ??= this.nv
+      // Not the job's signal: this runs during cleanup after SIGTERM has already aborted it.
+      .tokenRevokeSelf({ requestOptions: { signal: AbortSignal.timeout(10_000), deadlineSeconds: 10, idempotent: true } })
+      .then(
+        () => {
+          this.ownToken = false;
+          return true;
+        },
+        (err: unknown) => {
+          this.revoking = undefined;
+          throw err;
+        },
+      );
+    return this.revoking;
   }
 
   async read<T = unknown>(path: string, data?: z.ZodType<T>, opts: CallOptions = {}): Promise<T> {
