@@ -6,8 +6,8 @@ import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import type { JobContext } from '@vaultkeeper/runtime';
 import type { jobConfig } from './config.ts';
 import { readLock } from './lock.ts';
-import { incomingPrefix, lockKey, normalizePrefix } from './object-name.ts';
-import { listSnapshots, listUploads, type S3Settings } from './s3-store.ts';
+import { clusterPrefix, lockKey, normalizePrefix } from './object-name.ts';
+import { isCommitted, listSnapshots, listUploads, type S3Settings, type StoredObject } from './s3-store.ts';
 
 type Ctx = JobContext<(typeof jobConfig)['shape']>;
 
@@ -36,11 +36,11 @@ export async function listCommand(ctx: Ctx, client: S3Client): Promise<Record<st
     const objects = await listSnapshots(client, s3, cluster, ctx.signal);
     for (const o of objects.toReversed()) {
       const ageSeconds = Math.round((now - o.takenAt.getTime()) / 1000);
-      if (o.meta) newest = Math.max(newest ?? 0, o.takenAt.getTime());
-      rows.push([cluster, o.takenAt.toISOString().replace('.000Z', 'Z'), age(ageSeconds), bytes(o.size), o.meta?.['raft-index'] ?? '-', o.meta ? 'yes' : 'no (not written by this job)', o.key]);
-      summary.push({ cluster, key: o.key, takenAt: o.takenAt.toISOString(), ageSeconds, bytes: o.size, raftIndex: o.meta?.['raft-index'], verified: Boolean(o.meta), encryption: o.encryption });
+      if (isCommitted(o)) newest = Math.max(newest ?? 0, o.takenAt.getTime());
+      rows.push([cluster, o.takenAt.toISOString().replace('.000Z', 'Z'), age(ageSeconds), bytes(o.size), o.meta?.['raft-index'] ?? '-', verifiedColumn(o), o.key]);
+      summary.push({ cluster, key: o.key, takenAt: o.takenAt.toISOString(), ageSeconds, bytes: o.size, raftIndex: o.meta?.['raft-index'], verified: isCommitted(o), encryption: o.encryption });
     }
-    const uploads = await listUploads(client, s3.bucket, incomingPrefix(s3.prefix, cluster), ctx.signal);
+    const uploads = await listUploads(client, s3.bucket, clusterPrefix(s3.prefix, cluster), ctx.signal);
     for (const u of uploads) rows.push([cluster, u.initiated?.toISOString() ?? '?', '-', '-', '-', 'in progress (multipart upload)', u.key]);
     const lock = await readLock(client, s3.bucket, lockKey(s3.prefix, cluster));
     if (lock) rows.push([cluster, lock.startedAt, '-', '-', '-', `locked by run ${lock.runId} on ${lock.host} until ${lock.expiresAt}`, lockKey(s3.prefix, cluster)]);
@@ -52,6 +52,11 @@ export async function listCommand(ctx: Ctx, client: S3Client): Promise<Record<st
   // A table for the person at the terminal; stdout stays JSON log lines.
   process.stderr.write(table(rows) + `\n${summary.length} snapshot(s) in s3://${s3.bucket}/${normalizePrefix(s3.prefix)}\n`);
   return { recordRun: false, bucket: s3.bucket, clusters, count: summary.length, snapshots: summary.slice(0, 100) };
+}
+
+function verifiedColumn(o: StoredObject): string {
+  if (!o.meta) return 'no (not written by this job)';
+  return o.recorded ? 'yes' : 'no (never committed: the next run removes it)';
 }
 
 function table(rows: string[][]): string {

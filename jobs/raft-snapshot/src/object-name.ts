@@ -1,9 +1,9 @@
 /**
  * Where the job's objects live in the bucket, and how their names are read back.
  *
- *   <prefix><cluster>/<cluster>-<YYYYMMDDTHHMMSSZ>-<run>.snap   a committed, verified snapshot
- *   <prefix><cluster>/.incoming/<run>.snap                       an upload in progress (never a snapshot)
- *   <prefix><cluster>/.lock                                      held while a run is in progress
+ *   <prefix><cluster>/<cluster>-<YYYYMMDDTHHMMSSZ>-<run>.snap        a snapshot (a multipart upload until verified)
+ *   <prefix><cluster>/<cluster>-<YYYYMMDDTHHMMSSZ>-<run>.snap.json   its record, written once it was verified and stored
+ *   <prefix><cluster>/.lock                                           held while a run is in progress
  *
  * The UTC timestamp right after the cluster name makes a plain lexicographic listing (which is
  * what S3 ListObjectsV2 returns) a listing in time order; the cluster name appears twice so that a
@@ -41,13 +41,12 @@ export function snapshotKey(prefix: string, cluster: string, takenAt: Date, runI
   return `${clusterPrefix(prefix, cluster)}${cluster}-${formatStamp(takenAt)}-${runId}.snap`;
 }
 
-export function incomingPrefix(prefix: string, cluster: string): string {
-  return `${clusterPrefix(prefix, cluster)}.incoming/`;
+/** The record beside a snapshot: its existence is what makes the snapshot a committed one. */
+export function recordKey(snapshotKey: string): string {
+  return `${snapshotKey}${RECORD_SUFFIX}`;
 }
 
-export function incomingKey(prefix: string, cluster: string, runId: string): string {
-  return `${incomingPrefix(prefix, cluster)}${runId}.snap`;
-}
+export const RECORD_SUFFIX = '.json';
 
 export function lockKey(prefix: string, cluster: string): string {
   return `${clusterPrefix(prefix, cluster)}.lock`;

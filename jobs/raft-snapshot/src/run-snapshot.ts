@@ -1,6 +1,7 @@
 /**
  * The default command: lock, snapshot + verify + upload (retried from the start on the active node
- * of the moment), commit, prune. Retention runs only after a successful commit.
+ * of the moment), commit (the record beside the snapshot), prune. Retention runs only after a
+ * successful commit.
  */
 import type { S3Client } from '@aws-sdk/client-s3';
 import { JobFailure, isAbortError, withRetry, type JobContext, type Logger } from '@vaultkeeper/runtime';
@@ -8,13 +9,25 @@ import { VaultError, type VaultClient } from '@vaultkeeper/vault';
 import { clusterInfo } from './cluster-info.ts';
 import type { jobConfig } from './config.ts';
 import { acquireLock } from './lock.ts';
-import { incomingKey, incomingPrefix, lockKey, newRunId, snapshotKey } from './object-name.ts';
+import { clusterPrefix, lockKey, newRunId, recordKey, snapshotKey } from './object-name.ts';
 import { planRetention, type RetentionPlan, type RetentionPolicy } from './retention.ts';
-import { FORMAT_VERSION, JOB_MARK, VERIFIED_CHECKS, deleteObject, deleteObjects, encryptionParams, listSnapshots, listUploads, abortUpload, type S3Settings, type SnapshotMetadata, type StoredObject } from './s3-store.ts';
-import { S3UploadError, commitSnapshot, discardIncoming, streamToS3 } from './s3-upload.ts';
+import {
+  FORMAT_VERSION,
+  JOB_MARK,
+  VERIFIED_CHECKS,
+  abortUpload,
+  deleteObjects,
+  encryptionParams,
+  isCommitted,
+  listUploads,
+  scanCluster,
+  type ClusterScan,
+  type S3Settings,
+  type StoredObject,
+} from './s3-store.ts';
+import { S3UploadError, commitSnapshot, discardSnapshot, streamToS3 } from './s3-upload.ts';
 import { isVaultSideTransient, openSnapshotStream } from './snapshot-stream.ts';
 import { SnapshotVerificationError, type ArchiveReport } from './verify-archive.ts';
-import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 
 type Ctx = JobContext<(typeof jobConfig)['shape']>;
 
@@ -27,7 +40,8 @@ export async function runSnapshot(ctx: Ctx, vault: VaultClient, client: S3Client
   const signal = AbortSignal.any([ctx.signal, AbortSignal.timeout(deadlineMs)]);
   const { cluster, version } = await clusterInfo(vault, config.snapshot.cluster, log, signal);
   const runId = newRunId();
-  const staging = incomingKey(s3.prefix, cluster, runId);
+  const takenAt = new Date(started);
+  const key = snapshotKey(s3.prefix, cluster, takenAt, runId);
 
   if (ctx.dryRun) return dryRun(ctx, vault, client, cluster, runId);
 
@@ -46,14 +60,13 @@ export async function runSnapshot(ctx: Ctx, vault: VaultClient, client: S3Client
   // Registered after the lock, so it runs before the release (cleanups run in reverse).
   let committed = false;
   ctx.onCleanup(async () => {
-    if (!committed) await discardIncoming(client, s3.bucket, staging, log);
+    if (!committed) await discardSnapshot(client, s3.bucket, key, log);
   });
-  // Neither touches this run's staging key, so both go on while the snapshot streams. Under the
-  // lock no other run adds or removes objects, so a listing taken now is still right after commit.
-  const swept = sweepOrphans(client, s3, cluster, staging, log, signal);
-  const existing = config.retention.enabled ? listSnapshots(client, s3, cluster, signal) : Promise.resolve([]);
+  // Neither touches this run's key, so both go on while the snapshot streams. Under the lock no
+  // other run adds or removes objects, so a listing taken now is still right after the commit.
+  const scanned = scanCluster(client, s3, cluster, signal);
+  const swept = scanned.then((scan) => sweepLeftovers(client, s3, cluster, key, scan, log, signal));
   swept.catch(() => undefined);
-  existing.catch(() => undefined);
 
   let attempts = 0;
   let servedBy = '';
@@ -63,8 +76,17 @@ export async function runSnapshot(ctx: Ctx, vault: VaultClient, client: S3Client
       if (attempt > 1) await renewToken(vault, log, signal);
       const source = await openSnapshotStream(vault, log, signal);
       servedBy = source.node;
-      log.info({ node: source.node, attempt, key: staging }, 'snapshot stream started');
-      return streamToS3({ client, s3, key: staging, cluster, runId, source, log });
+      log.info({ node: source.node, attempt, key }, 'snapshot stream started');
+      const metadata = {
+        'vaultkeeper-job': JOB_MARK,
+        'vaultkeeper-format': FORMAT_VERSION,
+        cluster,
+        'vault-version': version,
+        'vault-node': source.node,
+        'taken-at': takenAt.toISOString(),
+        'run-id': runId,
+      };
+      return streamToS3({ client, s3, key, metadata, source, log });
     },
     {
       deadlineMs,
@@ -81,25 +103,42 @@ export async function runSnapshot(ctx: Ctx, vault: VaultClient, client: S3Client
     throw explain(err, signal, ctx.signal, attempts);
   });
 
-  log.debug({ key: staging, bytes: report.bytes, attempts }, 'upload verified; committing');
-  const takenAt = new Date(started);
-  const key = snapshotKey(s3.prefix, cluster, takenAt, runId);
-  const metadata: SnapshotMetadata = {
-    'vaultkeeper-job': JOB_MARK,
-    'vaultkeeper-format': FORMAT_VERSION,
-    cluster,
-    sha256: report.sha256,
-    size: String(report.bytes),
-    'raft-index': report.meta.index,
-    'raft-term': report.meta.term,
-    'vault-version': version,
-    'vault-node': servedBy,
-    'taken-at': takenAt.toISOString(),
-    'run-id': runId,
-    verified: VERIFIED_CHECKS,
-  };
+  log.debug({ key, bytes: report.bytes, attempts }, 'upload verified and complete; committing');
+  // Vault is not needed any more: its token goes now, not at the end of the run.
+  const revoked = vault.revokeOwnToken().then(
+    (done) => done && log.info('login token revoked'),
+    (err: unknown) => log.warn({ err }, 'could not revoke the login token now; trying again at exit'),
+  );
   await swept;
-  await commitSnapshot({ client, s3, from: staging, to: key, size: report.bytes, metadata, log, signal });
+  await commitSnapshot({
+    client,
+    s3,
+    record: {
+      job: JOB_MARK,
+      format: Number(FORMAT_VERSION),
+      key,
+      cluster,
+      takenAt: takenAt.toISOString(),
+      runId,
+      sha256: report.sha256,
+      size: report.bytes,
+      raftIndex: report.meta.index,
+      raftTerm: report.meta.term,
+      vaultVersion: version,
+      vaultNode: servedBy,
+      verified: VERIFIED_CHECKS,
+      members: report.members,
+    },
+    log,
+    signal,
+  }).catch((err: unknown) => {
+    if (err instanceof JobFailure || signal.aborted) throw err;
+    // The cleanup registered above discards the completed object.
+    throw new JobFailure(`could not write the record of s3://${s3.bucket}/${key}: ${err instanceof Error ? err.message : String(err)}; the snapshot is discarded, nothing was stored`, {
+      check: 'commit',
+      attempts,
+    });
+  });
   committed = true;
   log.info(
     { key, bytes: report.bytes, sha256: report.sha256, raftIndex: report.meta.index, raftTerm: report.meta.term, node: servedBy, attempts },
@@ -117,18 +156,19 @@ export async function runSnapshot(ctx: Ctx, vault: VaultClient, client: S3Client
   let pruned: string[] = [];
   let kept = 0;
   if (config.retention.enabled) {
-    const plan = planOver(await existing, key, takenAt, config.retention);
+    const plan = planOver((await scanned).snapshots, key, takenAt, config.retention);
     // The object just written must be among the kept; if it is not, something is off: prune nothing.
     if (!plan.keep.some((k) => k.key === key)) {
       log.error({ key }, 'the new snapshot is not in the retention plan; pruning nothing');
     } else {
-      pruned = await deleteObjects(client, s3.bucket, plan.prune.map((p) => p.key), log, signal);
+      pruned = await pruneSnapshots(client, s3.bucket, plan.prune.map((p) => p.key), log, signal);
       kept = plan.keep.length;
     }
     ctx.metrics.gauge('stored_objects', 'Verified snapshots of this cluster in the bucket after pruning.').set(kept);
     ctx.metrics.gauge('pruned_objects', 'Snapshots pruned by the last run.').set(pruned.length);
   }
 
+  await revoked;
   return {
     bucket: s3.bucket,
     key,
@@ -147,7 +187,7 @@ export async function runSnapshot(ctx: Ctx, vault: VaultClient, client: S3Client
 
 /** The plan over what was listed plus the snapshot just committed. */
 function planOver(stored: StoredObject[], key: string, takenAt: Date, policy: RetentionPolicy): RetentionPlan {
-  const ours = stored.filter((o) => o.meta && o.key !== key).map((o) => ({ key: o.key, takenAt: o.takenAt }));
+  const ours = stored.filter((o) => isCommitted(o) && o.key !== key).map((o) => ({ key: o.key, takenAt: o.takenAt }));
   return planRetention([...ours, { key, takenAt }], policy);
 }
 
@@ -160,8 +200,8 @@ export async function retentionPlan(
   signal: AbortSignal,
   extra: StoredObject[] = [],
 ): Promise<RetentionPlan> {
-  const stored = [...(await listSnapshots(client, s3, cluster, signal)), ...extra];
-  const ours = stored.filter((o) => o.meta);
+  const stored = [...(await scanCluster(client, s3, cluster, signal)).snapshots, ...extra];
+  const ours = stored.filter(isCommitted);
   return planRetention(
     ours.map((o) => ({ key: o.key, takenAt: o.takenAt })),
     policy,
@@ -169,26 +209,31 @@ export async function retentionPlan(
 }
 
 /**
- * What a killed run (SIGKILL, OOM, node loss) left under .incoming/: uploads never completed and
- * staged objects never committed. Safe to remove while we hold the lock, since no other run exists.
+ * Deletes snapshots and their records, record first: a snapshot whose deletion fails then has no
+ * record, is no longer counted, and is removed by the next run.
  */
-async function sweepOrphans(client: S3Client, s3: S3Settings, cluster: string, ours: string, log: Logger, signal: AbortSignal): Promise<void> {
-  const prefix = incomingPrefix(s3.prefix, cluster);
-  for (const u of await listUploads(client, s3.bucket, prefix, signal)) {
+async function pruneSnapshots(client: S3Client, bucket: string, keys: string[], log: Logger, signal: AbortSignal): Promise<string[]> {
+  await deleteObjects(client, bucket, keys.map(recordKey), signal);
+  const deleted = await deleteObjects(client, bucket, keys, signal);
+  for (const key of deleted) log.info({ key }, 'pruned');
+  return deleted;
+}
+
+/**
+ * What a killed run (SIGKILL, OOM, node loss) or a failed cleanup left behind: multipart uploads
+ * never completed, snapshots of ours never committed (no record), records without a snapshot.
+ * Safe to remove while we hold the lock, since no other run exists.
+ */
+async function sweepLeftovers(client: S3Client, s3: S3Settings, cluster: string, ours: string, scan: ClusterScan, log: Logger, signal: AbortSignal): Promise<void> {
+  for (const u of await listUploads(client, s3.bucket, clusterPrefix(s3.prefix, cluster), signal)) {
     if (u.key === ours) continue;
     await abortUpload(client, s3.bucket, u, signal);
     log.warn({ key: u.key, uploadId: u.uploadId, initiated: u.initiated?.toISOString() }, 'aborted a multipart upload left by an earlier run');
   }
-  let token: string | undefined;
-  do {
-    const page = await client.send(new ListObjectsV2Command({ Bucket: s3.bucket, Prefix: prefix, ContinuationToken: token }), { abortSignal: signal });
-    for (const o of page.Contents ?? []) {
-      if (!o.Key || o.Key === ours) continue;
-      await deleteObject(client, s3.bucket, o.Key, signal);
-      log.warn({ key: o.Key }, 'removed a staged upload left by an earlier run');
-    }
-    token = page.IsTruncated ? page.NextContinuationToken : undefined;
-  } while (token);
+  const uncommitted = scan.snapshots.filter((o) => o.meta && !o.recorded && o.key !== ours).map((o) => o.key);
+  for (const key of await deleteObjects(client, s3.bucket, [...uncommitted, ...scan.strayRecords], signal)) {
+    log.warn({ key }, 'removed what an earlier run left uncommitted');
+  }
 }
 
 /** The job's token has a short TTL; a retry after a long failed attempt renews it first. */
@@ -225,7 +270,7 @@ async function dryRun(ctx: Ctx, vault: VaultClient, client: S3Client, cluster: s
   let plan: RetentionPlan | undefined;
   if (config.retention.enabled) {
     // As if the new snapshot were already stored, which is what the real run decides with.
-    const next: StoredObject = { key, takenAt: now, size: 0, lastModified: now, meta: {} as SnapshotMetadata, encryption: undefined };
+    const next: StoredObject = { key, takenAt: now, size: 0, lastModified: now, meta: {} as StoredObject['meta'], recorded: true, encryption: undefined };
     plan = await retentionPlan(client, s3, cluster, config.retention, ctx.signal, [next]);
     for (const p of plan.prune) log.info({ key: p.key, takenAt: p.takenAt.toISOString() }, 'dry run: would prune');
   }

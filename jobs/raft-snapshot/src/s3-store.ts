@@ -7,6 +7,7 @@ import {
   AbortMultipartUploadCommand,
   DeleteObjectCommand,
   DeleteObjectsCommand,
+  GetObjectCommand,
   HeadObjectCommand,
   ListMultipartUploadsCommand,
   S3Client,
@@ -17,7 +18,7 @@ import {
 import { createS3Client as createAwsS3Client } from '@vaultkeeper/aws';
 import { registerSecret, z, type Logger } from '@vaultkeeper/runtime';
 import type { VaultClient } from '@vaultkeeper/vault';
-import { clusterPrefix, parseSnapshotKey } from './object-name.ts';
+import { clusterPrefix, parseSnapshotKey, RECORD_SUFFIX, recordKey } from './object-name.ts';
 
 export interface S3Settings {
   bucket: string;
@@ -35,27 +36,44 @@ export interface S3Settings {
 
 /** Marks an object as written by this job; retention never touches an object without it. */
 export const JOB_MARK = 'raft-snapshot';
-export const FORMAT_VERSION = '1';
+/** 2: the whole-object SHA-256 lives in the record object beside the snapshot. */
+export const FORMAT_VERSION = '2';
 
-/** x-amz-meta-* of a committed snapshot (S3 lower-cases metadata names). */
+/** x-amz-meta-* of a snapshot, fixed when its upload starts (S3 lower-cases metadata names). */
 export interface SnapshotMetadata {
   'vaultkeeper-job': string;
   'vaultkeeper-format': string;
   cluster: string;
-  /** SHA-256 of the whole object, hex. */
-  sha256: string;
-  size: string;
   'raft-index': string;
   'raft-term': string;
   'vault-version': string;
   'vault-node': string;
   'taken-at': string;
   'run-id': string;
-  /** What was checked before the object was committed. */
-  verified: string;
 }
 
-export const VERIFIED_CHECKS = 'gzip,tar,sha256sums,members,sealed-manifest';
+export const VERIFIED_CHECKS = ['gzip', 'tar', 'sha256sums', 'members', 'sealed-manifest'];
+
+/** The record object (<snapshot>.json), written once the snapshot was verified and stored. */
+export const snapshotRecord = z.object({
+  job: z.literal(JOB_MARK),
+  format: z.literal(Number(FORMAT_VERSION)),
+  key: z.string(),
+  cluster: z.string(),
+  takenAt: z.string(),
+  runId: z.string(),
+  /** SHA-256 of the whole object as stored, hex. */
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  size: z.number().int().nonnegative(),
+  raftIndex: z.string().regex(/^\d+$/),
+  raftTerm: z.string().regex(/^\d+$/),
+  vaultVersion: z.string(),
+  vaultNode: z.string(),
+  /** What was checked before the snapshot was committed. */
+  verified: z.array(z.string()),
+  members: z.array(z.object({ name: z.string(), size: z.number().int().nonnegative(), sha256: z.string() })),
+});
+export type SnapshotRecord = z.infer<typeof snapshotRecord>;
 
 const kvCredentials = z.object({
   data: z.object({ access_key_id: z.string().min(1), secret_access_key: z.string().min(1), session_token: z.string().min(1).optional() }),
@@ -83,10 +101,8 @@ export async function createS3Client(s3: S3Settings, vault: VaultClient | undefi
     // The SDK retries each request (throttling, 5xx, connection errors) with its own backoff.
     maxAttempts: 3,
     connectTimeoutSeconds: 5,
-    // Meant as an idle limit, not a total one: a 5 GiB part may take minutes. So no throwOnRequestTimeout
-    // (smithy's requestTimeout runs from the start of a request; without it smithy only warns).
-    requestTimeoutSeconds: s3.requestTimeoutSeconds,
-    throwOnRequestTimeout: false,
+    // An idle limit, not a total one: a 5 GiB part may rightly take minutes.
+    idleTimeoutSeconds: s3.requestTimeoutSeconds,
   });
 }
 
@@ -103,20 +119,43 @@ export interface StoredObject {
   takenAt: Date;
   size: number;
   lastModified: Date | undefined;
-  /** Present when the object carries this job's mark and a complete record. */
+  /** Present when the object carries this job's mark and a complete description. */
   meta: SnapshotMetadata | undefined;
+  /** Whether its record object exists: without one the snapshot was never committed. */
+  recorded: boolean;
   encryption: string | undefined;
 }
 
-/** Every snapshot-named object under the cluster's prefix, oldest first, with its metadata. */
+/** A snapshot this job committed: its own, with its record beside it. */
+export function isCommitted(o: StoredObject): boolean {
+  return Boolean(o.meta) && o.recorded;
+}
+
+export interface ClusterScan {
+  /** Every snapshot-named object under the cluster's prefix, oldest first, with its metadata. */
+  snapshots: StoredObject[];
+  /** Record objects whose snapshot is gone (a prune or discard that stopped half-way). */
+  strayRecords: string[];
+}
+
 export async function listSnapshots(client: S3Client, s3: S3Settings, cluster: string, signal?: AbortSignal): Promise<StoredObject[]> {
+  return (await scanCluster(client, s3, cluster, signal)).snapshots;
+}
+
+export async function scanCluster(client: S3Client, s3: S3Settings, cluster: string, signal?: AbortSignal): Promise<ClusterScan> {
   const prefix = clusterPrefix(s3.prefix, cluster);
   const found: Array<{ key: string; takenAt: Date; size: number; lastModified: Date | undefined }> = [];
-  // Delimiter '/' keeps .incoming/ out of the listing.
+  const records = new Set<string>();
+  // Delimiter '/' keeps anything in sub-folders out of the listing.
   for await (const page of paginateListObjectsV2({ client, pageSize: 1000 }, { Bucket: s3.bucket, Prefix: prefix, Delimiter: '/' }, ...(signal ? [{ abortSignal: signal }] : []))) {
     for (const o of page.Contents ?? []) {
-      const parsed = o.Key ? parseSnapshotKey(o.Key, s3.prefix, cluster) : undefined;
-      if (parsed) found.push({ key: o.Key!, takenAt: parsed.takenAt, size: o.Size ?? 0, lastModified: o.LastModified });
+      if (!o.Key) continue;
+      if (o.Key.endsWith(RECORD_SUFFIX)) {
+        records.add(o.Key);
+        continue;
+      }
+      const parsed = parseSnapshotKey(o.Key, s3.prefix, cluster);
+      if (parsed) found.push({ key: o.Key, takenAt: parsed.takenAt, size: o.Size ?? 0, lastModified: o.LastModified });
     }
   }
   found.sort((a, b) => a.takenAt.getTime() - b.takenAt.getTime() || (a.key < b.key ? -1 : 1));
@@ -127,19 +166,42 @@ export async function listSnapshots(client: S3Client, s3: S3Settings, cluster: s
     for (let i = next++; i < found.length; i = next++) {
       const f = found[i]!;
       const head = await client.send(new HeadObjectCommand({ Bucket: s3.bucket, Key: f.key }), signal ? { abortSignal: signal } : {});
-      out[i] = { ...f, meta: readMetadata(head.Metadata, cluster), encryption: head.ServerSideEncryption };
+      out[i] = { ...f, meta: readMetadata(head.Metadata, cluster), recorded: records.has(recordKey(f.key)), encryption: head.ServerSideEncryption };
     }
   };
   await Promise.all(Array.from({ length: Math.min(8, found.length) }, worker));
-  return out;
+  const snapshotKeys = new Set(found.map((f) => f.key));
+  const strayRecords = [...records].filter((r) => parseSnapshotKey(r.slice(0, -RECORD_SUFFIX.length), s3.prefix, cluster) && !snapshotKeys.has(r.slice(0, -RECORD_SUFFIX.length)));
+  return { snapshots: out, strayRecords };
 }
 
-/** The job's record on an object, or undefined when it is not (entirely) ours. */
+/** The job's description on an object, or undefined when it is not (entirely) ours. */
 export function readMetadata(meta: Record<string, string> | undefined, cluster: string): SnapshotMetadata | undefined {
-  if (!meta || meta['vaultkeeper-job'] !== JOB_MARK || meta.cluster !== cluster) return undefined;
-  const required: Array<keyof SnapshotMetadata> = ['sha256', 'size', 'raft-index', 'raft-term', 'verified', 'taken-at'];
-  if (required.some((k) => !meta[k]) || !/^[0-9a-f]{64}$/.test(meta.sha256 ?? '')) return undefined;
+  if (!meta || meta['vaultkeeper-job'] !== JOB_MARK || meta.cluster !== cluster || meta['vaultkeeper-format'] !== FORMAT_VERSION) return undefined;
+  const required: Array<keyof SnapshotMetadata> = ['raft-index', 'raft-term', 'taken-at', 'run-id'];
+  if (required.some((k) => !meta[k])) return undefined;
   return meta as unknown as SnapshotMetadata;
+}
+
+/** The record beside a snapshot, or undefined when there is none; throws when it is not one of ours. */
+export async function readRecord(client: S3Client, bucket: string, key: string, signal?: AbortSignal): Promise<SnapshotRecord | undefined> {
+  let text: string;
+  try {
+    const res = await client.send(new GetObjectCommand({ Bucket: bucket, Key: recordKey(key) }), signal ? { abortSignal: signal } : {});
+    text = await res.Body!.transformToString();
+  } catch (err) {
+    if (err instanceof S3ServiceException && (err.name === 'NoSuchKey' || err.$metadata.httpStatusCode === 404)) return undefined;
+    throw err;
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new Error(`${recordKey(key)} is not JSON`);
+  }
+  const parsed = snapshotRecord.safeParse(json);
+  if (!parsed.success || parsed.data.key !== key) throw new Error(`${recordKey(key)} is not a record of this job for ${key}`);
+  return parsed.data;
 }
 
 export interface PendingUpload {
@@ -175,7 +237,7 @@ export async function abortUpload(client: S3Client, bucket: string, u: PendingUp
 }
 
 /** Deletes keys 1,000 per request (the DeleteObjects limit); returns the keys deleted, throws if any failed. */
-export async function deleteObjects(client: S3Client, bucket: string, keys: string[], log: Logger, signal?: AbortSignal): Promise<string[]> {
+export async function deleteObjects(client: S3Client, bucket: string, keys: string[], signal?: AbortSignal): Promise<string[]> {
   const deleted: string[] = [];
   for (let i = 0; i < keys.length; i += 1000) {
     const batch = keys.slice(i, i + 1000);
@@ -187,7 +249,6 @@ export async function deleteObjects(client: S3Client, bucket: string, keys: stri
     for (const key of batch) {
       if (failed.has(key)) continue;
       deleted.push(key);
-      log.info({ key }, 'pruned');
     }
     if (failed.size) {
       const first = res.Errors![0]!;

@@ -86,6 +86,8 @@ class TarReader {
   readonly members: MemberReport[] = [];
   readonly contents = new Map<string, Buffer>();
   ended = false;
+  /** Called once meta.json has been read whole (it is the first member). */
+  onMeta: ((raw: Buffer) => void) | undefined;
 
   write(chunk: Buffer): void {
     let buf = chunk;
@@ -153,6 +155,10 @@ class TarReader {
     if (!(MEMBERS as readonly string[]).includes(name)) {
       throw new SnapshotVerificationError('unexpected-member', `unexpected member "${name.slice(0, 120)}" in the snapshot`);
     }
+    // Vault writes meta.json first; the upload waits for it (the Raft index and term name the object).
+    if (this.members.length === 0 && name !== 'meta.json') {
+      throw new SnapshotVerificationError('member-order', `the snapshot starts with ${name.slice(0, 120)}, not meta.json`);
+    }
     if (this.members.some((m) => m.name === name) || this.member?.name === name) {
       throw new SnapshotVerificationError('duplicate-member', `member ${name} appears twice`);
     }
@@ -189,6 +195,7 @@ class TarReader {
     this.skip = m.padding;
     this.members.push({ name: m.name, size: m.size, sha256: m.hash.digest('hex') });
     if (m.content) this.contents.set(m.name, Buffer.concat(m.content));
+    if (m.name === 'meta.json') this.onMeta?.(this.contents.get(m.name)!);
   }
 
   private feedExtended(e: NonNullable<TarReader['extended']>, buf: Buffer): Buffer {
@@ -341,6 +348,7 @@ export function checkMembers(members: MemberReport[], contents: Map<string, Buff
  * on a 48 MiB snapshot) and memory stays bounded. Node hands zlib options on to the Transform
  * constructor, which takes highWaterMark; @types/node's ZlibOptions does not list it.
  */
+const INFLATE_BATCH = 256 * 1024;
 const GUNZIP_OPTIONS: ZlibOptions & { highWaterMark: number } = { chunkSize: 64 * 1024, highWaterMark: 1024 * 1024 };
 
 /**
@@ -353,12 +361,26 @@ export class ArchiveVerifier extends Transform {
   private readonly gunzip: Gunzip = createGunzip(GUNZIP_OPTIONS);
   private readonly tar = new TarReader();
   private bytes = 0;
+  private batch: Buffer[] = [];
+  private batchBytes = 0;
   private failure: Error | undefined;
   private gunzipEnded: Promise<void>;
   private report: ArchiveReport | undefined;
+  private metaKnown = false;
+  /** Settles once meta.json has been read, or rejects when the stream fails first. */
+  readonly meta: Promise<RaftMeta>;
 
   constructor() {
     super();
+    this.meta = new Promise<RaftMeta>((resolve, reject) => {
+      this.tar.onMeta = (raw) => {
+        this.metaKnown = true;
+        resolve(parseMeta(raw));
+      };
+      this.once('error', reject);
+      this.once('end', () => reject(new SnapshotVerificationError('missing-member', 'the snapshot lacks meta.json')));
+    });
+    this.meta.catch(() => undefined);
     this.gunzipEnded = new Promise((resolve, reject) => {
       this.gunzip.on('end', resolve);
       this.gunzip.on('error', (err: NodeJS.ErrnoException) => {
@@ -390,14 +412,31 @@ export class ArchiveVerifier extends Transform {
     this.whole.update(chunk);
     this.bytes += chunk.length;
     this.push(chunk);
-    if (this.gunzip.write(chunk)) callback();
+    this.batch.push(chunk);
+    this.batchBytes += chunk.length;
+    // Until meta.json is read every chunk goes on at once: the reader waits for it before it reads.
+    if (this.metaKnown && this.batchBytes < INFLATE_BATCH) return callback();
+    this.inflateBatch(callback);
+  }
+
+  /** Hands what has gathered to inflate in one write: one threadpool trip per batch, not per chunk. */
+  private inflateBatch(callback: (err?: Error | null) => void): void {
+    const batch = this.batch.length === 1 ? this.batch[0]! : Buffer.concat(this.batch, this.batchBytes);
+    this.batch = [];
+    this.batchBytes = 0;
+    if (this.gunzip.write(batch)) callback();
     else this.gunzip.once('drain', () => callback(this.failure));
   }
 
   override _flush(callback: TransformCallback): void {
     if (this.failure) return callback(this.failure);
     if (this.bytes === 0) return callback(new SnapshotVerificationError('empty', 'the snapshot response had an empty body'));
-    this.gunzip.end();
+    if (this.batchBytes > 0) {
+      const rest = Buffer.concat(this.batch, this.batchBytes);
+      this.batch = [];
+      this.batchBytes = 0;
+      this.gunzip.end(rest);
+    } else this.gunzip.end();
     this.gunzipEnded.then(
       () => {
         try {

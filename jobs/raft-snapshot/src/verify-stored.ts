@@ -1,7 +1,7 @@
 /**
  * `verify [<key>]`: downloads a stored snapshot (default: the newest verified one) and checks it
  * the way the upload was checked (gzip, tar, every member against SHA256SUMS, the sealed manifest),
- * then against the record stored with it (whole-object SHA-256, size, Raft index and term).
+ * then against the record stored beside it (whole-object SHA-256, size, Raft index and term).
  */
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Writable } from 'node:stream';
@@ -10,7 +10,7 @@ import { JobFailure, type JobContext } from '@vaultkeeper/runtime';
 import type { jobConfig } from './config.ts';
 import { clustersInBucket } from './list-snapshots.ts';
 import { normalizePrefix } from './object-name.ts';
-import { listSnapshots, readMetadata } from './s3-store.ts';
+import { isCommitted, listSnapshots, readMetadata, readRecord } from './s3-store.ts';
 import { ArchiveVerifier, SnapshotVerificationError } from './verify-archive.ts';
 
 type Ctx = JobContext<(typeof jobConfig)['shape']>;
@@ -21,9 +21,13 @@ export async function verifyCommand(ctx: Ctx, client: S3Client): Promise<Record<
   const key = ctx.positionals[0] ?? (await newestKey(ctx, client));
   const cluster = key.slice(normalizePrefix(s3.prefix).length).split('/')[0] ?? '';
   const res = await client.send(new GetObjectCommand({ Bucket: s3.bucket, Key: key }), { abortSignal: ctx.signal });
-  const record = readMetadata(res.Metadata, cluster);
-  const verifier = new ArchiveVerifier();
+  const meta = readMetadata(res.Metadata, cluster);
   const problems: string[] = [];
+  const record = await readRecord(client, s3.bucket, key, ctx.signal).catch((err: unknown) => {
+    problems.push(`its record is unreadable: ${err instanceof Error ? err.message : String(err)}`);
+    return undefined;
+  });
+  const verifier = new ArchiveVerifier();
   let check: string | undefined;
   try {
     await pipeline(res.Body as NodeJS.ReadableStream, verifier, new Writable({ write: (_c, _e, cb) => cb() }), { signal: ctx.signal });
@@ -33,13 +37,17 @@ export async function verifyCommand(ctx: Ctx, client: S3Client): Promise<Record<
     check = err.check;
   }
   const report = problems.length ? undefined : verifier.result();
-  if (!record) problems.push('the object carries no complete record of this job (not written by it, or its metadata was changed)');
+  if (!meta) problems.push('the object does not carry this job’s metadata (not written by it, or its metadata was changed)');
+  if (!record && !problems.some((p) => p.startsWith('its record'))) problems.push(`it has no record (${key}.json): the run that wrote it never committed it`);
   if (report && record) {
     if (record.sha256 !== report.sha256) problems.push(`SHA-256 is ${report.sha256}, the record says ${record.sha256}`);
-    if (record.size !== String(report.bytes)) problems.push(`size is ${report.bytes}, the record says ${record.size}`);
-    if (record['raft-index'] !== report.meta.index || record['raft-term'] !== report.meta.term) {
-      problems.push(`meta.json says index ${report.meta.index} term ${report.meta.term}, the record says ${record['raft-index']}/${record['raft-term']}`);
+    if (record.size !== report.bytes) problems.push(`size is ${report.bytes}, the record says ${record.size}`);
+    if (record.raftIndex !== report.meta.index || record.raftTerm !== report.meta.term) {
+      problems.push(`meta.json says index ${report.meta.index} term ${report.meta.term}, the record says ${record.raftIndex}/${record.raftTerm}`);
     }
+  }
+  if (report && meta && (meta['raft-index'] !== report.meta.index || meta['raft-term'] !== report.meta.term)) {
+    problems.push(`meta.json says index ${report.meta.index} term ${report.meta.term}, the object metadata says ${meta['raft-index']}/${meta['raft-term']}`);
   }
   const result = {
     recordRun: false,
@@ -50,7 +58,7 @@ export async function verifyCommand(ctx: Ctx, client: S3Client): Promise<Record<
     sha256: report?.sha256,
     raftIndex: report?.meta.index,
     raftTerm: report?.meta.term,
-    takenAt: record?.['taken-at'],
+    takenAt: record?.takenAt,
     ...(problems.length ? { problems, check: check ?? 'record' } : {}),
   };
   if (problems.length) {
@@ -69,7 +77,7 @@ async function newestKey(ctx: Ctx, client: S3Client): Promise<string> {
       clusters.length ? `the bucket holds several clusters (${clusters.join(', ')}): name one with snapshot.cluster or give a key` : 'no snapshots found under the prefix',
     );
   }
-  const newest = (await listSnapshots(client, s3, clusters[0]!, ctx.signal)).filter((o) => o.meta).at(-1);
+  const newest = (await listSnapshots(client, s3, clusters[0]!, ctx.signal)).filter(isCommitted).at(-1);
   if (!newest) throw new JobFailure(`no verified snapshot of ${clusters[0]} found in s3://${s3.bucket}/${normalizePrefix(s3.prefix)}`);
   return newest.key;
 }

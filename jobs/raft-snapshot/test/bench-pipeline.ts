@@ -32,8 +32,7 @@ if (mode === 'gen') {
     client,
     s3: { bucket, prefix, region: 'us-east-1', forcePathStyle: true, sse: 'aws:kms', kmsKeyId: process.env.BENCH_KMS_KEY, partSizeMiB: Number(process.env.BENCH_PART_MIB ?? 8), concurrency: Number(process.env.BENCH_QUEUE ?? 2), requestTimeoutSeconds: 60 },
     key,
-    cluster: 'bench',
-    runId: 'bench',
+    metadata: { 'vaultkeeper-job': 'raft-snapshot', 'vaultkeeper-format': '2', cluster: 'bench', 'vault-version': 'bench', 'vault-node': 'synthetic', 'taken-at': new Date().toISOString(), 'run-id': 'bench' },
     source: { body, node: 'synthetic' },
     log,
   });

@@ -1,6 +1,7 @@
 // The faults the job must survive, each made real: a leader killed mid-stream, S3 cut mid-upload,
 // a snapshot damaged or cut in transit, and a second run while one is in progress. Every test
 // checks that nothing partial is left: no object, no multipart upload, no staging object.
+import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { killLeader, leaderIndex, readStack, startNode, waitForHealthyCluster } from '../../../test/stack/stack.ts';
 import { CuttableTcpProxy, VaultTamperProxy, type TamperMode } from './proxies.ts';
@@ -24,7 +25,7 @@ afterAll(async () => {
 async function expectNothingLeft(t: TestBucket): Promise<void> {
   expect(await t.snapshots()).toEqual([]);
   expect(await t.uploads()).toEqual([]);
-  expect((await t.keys()).filter((k) => k.includes('/.incoming/'))).toEqual([]);
+  expect((await t.keys()).filter((k) => !k.endsWith('/.lock'))).toEqual([]);
 }
 
 describe('a snapshot damaged in transit is never committed', () => {
@@ -66,13 +67,15 @@ describe('a snapshot damaged in transit is never committed', () => {
   });
 });
 
-describe('S3 unreachable mid-upload', () => {
-  const t = new TestBucket('s3cut');
+describe('S3 fails mid-upload', () => {
+  const t = new TestBucket('s3fault');
   let s3proxy: CuttableTcpProxy;
   let vproxy: VaultTamperProxy;
   beforeAll(async () => {
     s3proxy = await new CuttableTcpProxy(Number(new URL(stack.aws.endpoint).port)).start();
     vproxy = await new VaultTamperProxy(stack.openbao.nodes[await leaderIndex()]!.addr).start();
+    // Slow enough that the upload is still under way when S3 goes.
+    vproxy.mode = { kind: 'throttle', bytesPerSecond: 3 * 1024 * 1024 };
   });
   afterAll(async () => {
     await s3proxy.stop();
@@ -80,37 +83,63 @@ describe('S3 unreachable mid-upload', () => {
     await t.clean();
   });
 
-  it('aborts the multipart upload, stores nothing and exits 1', async () => {
-    vproxy.mode = { kind: 'throttle', bytesPerSecond: 3 * 1024 * 1024 };
-    let cutAt = 0;
-    const run = await t.run([], { VAULT_ADDR: vproxy.url, AWS_ENDPOINT_URL: s3proxy.url, SNAPSHOT_S3_REQUEST_TIMEOUT: '5s' }, {
+  /** Runs the job through both proxies; `fault` runs once the first part is on its way to S3. */
+  async function runWithS3Fault(idleLimit: string, fault: () => void, onLine?: (line: string) => void) {
+    let faultAt = 0;
+    const run = await t.run([], { VAULT_ADDR: vproxy.url, AWS_ENDPOINT_URL: s3proxy.url, SNAPSHOT_S3_REQUEST_TIMEOUT: idleLimit }, {
       onLine: (line) => {
-        // Cut S3 once the first part is on its way, and bring it back a few seconds later
-        // (long enough for the SDK's own retries to give up), as a network blip would.
-        if (!cutAt && line.includes('"snapshot stream started"')) {
+        if (!faultAt && line.includes('"snapshot stream started"')) {
           const started = s3proxy.bytesUp;
           const timer = setInterval(() => {
             if (s3proxy.bytesUp - started > 5 * 1024 * 1024) {
               clearInterval(timer);
-              cutAt = Date.now();
-              s3proxy.cut();
-              setTimeout(() => s3proxy.restore(), 6_000);
+              faultAt = Date.now();
+              fault();
             }
           }, 20);
         }
+        onLine?.(line);
       },
     });
-    expect(cutAt).toBeGreaterThan(0);
+    expect(faultAt).toBeGreaterThan(0);
     expect(run.code, run.all).toBe(1);
     expect(run.summary!.outcome).toBe('failure');
     const failed = run.lines.find((l) => l.level === 'error' && String(l.msg).endsWith('nothing was stored'));
     expect(failed, run.all).toBeDefined();
     expect(failed!.check).toBe('s3-upload');
-    expect(lineWith(run, 'staging upload discarded: no multipart upload or staged object left'), run.all).toBeDefined();
+    expect(lineWith(run, 'snapshot discarded: no multipart upload, object or record left'), run.all).toBeDefined();
     await expectNothingLeft(t);
     // The lock was released too, so the next run is not blocked.
     expect((await t.keys()).filter((k) => k.endsWith('.lock'))).toEqual([]);
+    return { run, failed: failed!, faultAt };
+  }
+
+  it('unreachable (connections reset, then refused): aborts the multipart upload, stores nothing and exits 1', async () => {
+    // Back a few seconds later (long enough for the SDK's own retries to give up), as after a network blip.
+    await runWithS3Fault('5s', () => {
+      s3proxy.cut();
+      setTimeout(() => s3proxy.restore(), 6_000);
+    });
   });
+
+  it('silent (connections open, nothing answers): each request is abandoned after the idle limit', async () => {
+    let failedAt = 0;
+    const { failed, faultAt } = await runWithS3Fault(
+      '2s',
+      () => s3proxy.stall(),
+      (line) => {
+        // Once the upload has given up, S3 comes back, so that the cleanup can be checked too.
+        if (!failedAt && line.includes('"the upload failed; discarding it"')) {
+          failedAt = Date.now();
+          s3proxy.restore();
+        }
+      },
+    );
+    expect(String(failed.msg)).toMatch(/timed out after 2000 ms of inactivity/);
+    // Bounded by the idle limit: the SDK's attempts at a part (2 s of silence each) and its backoff.
+    expect(failedAt - faultAt).toBeGreaterThan(0);
+    expect(failedAt - faultAt).toBeLessThan(45_000);
+  }, 120_000);
 });
 
 describe('the Raft leader killed mid-stream', () => {
@@ -149,7 +178,7 @@ describe('the Raft leader killed mid-stream', () => {
     expect(lineWith(run, 'snapshot attempt failed; retrying from the start')).toBeDefined();
     expect(await t.snapshots()).toEqual([s.key]);
     expect(await t.uploads()).toEqual([]);
-    expect((await t.keys()).filter((k) => k.includes('/.incoming/'))).toEqual([]);
+    expect((await t.keys()).sort()).toEqual([s.key, `${String(s.key)}.json`]);
     const verify = await t.run(['verify']);
     expect(verify.code, verify.all).toBe(0);
   }, 180_000);
@@ -193,6 +222,33 @@ describe('a second run while one is in progress', () => {
   }, 180_000);
 });
 
+describe('a failure after the upload completed, before the record', () => {
+  const t = new TestBucket('commitfail');
+  afterAll(async () => {
+    await t.clean();
+  });
+
+  it('discards the completed snapshot: nothing is left that could pass for a backup', async () => {
+    let planted = '';
+    const run = await t.run([], {}, {
+      onLine: (line) => {
+        // Another writer takes the record's name first: the job's conditional write of its record
+        // (If-None-Match: *) is refused after CompleteMultipartUpload has made the snapshot visible.
+        if (!planted && line.includes('"snapshot stream started"')) {
+          planted = `${String((JSON.parse(line) as { key: string }).key)}.json`;
+          void t.s3.send(new PutObjectCommand({ Bucket: t.bucket, Key: planted, Body: '{}' }));
+        }
+      },
+    });
+    expect(planted).not.toBe('');
+    expect(run.code, run.all).toBe(1);
+    const failed = run.lines.find((l) => l.level === 'error' && l.check === 'commit');
+    expect(String(failed?.msg), run.all).toMatch(/could not write the record of .*nothing was stored$/);
+    expect(lineWith(run, 'snapshot discarded: no multipart upload, object or record left'), run.all).toBeDefined();
+    await expectNothingLeft(t);
+  });
+});
+
 describe('SIGTERM mid-stream', () => {
   const t = new TestBucket('sigterm');
   let proxy: VaultTamperProxy;
@@ -220,7 +276,7 @@ describe('SIGTERM mid-stream', () => {
     expect(signalledAt).toBeGreaterThan(0);
     expect(run.code, run.all).toBe(1);
     expect(lineWith(run, 'stopping: aborting in-flight work and cleaning up')).toBeDefined();
-    expect(lineWith(run, 'staging upload discarded: no multipart upload or staged object left')).toBeDefined();
+    expect(lineWith(run, 'snapshot discarded: no multipart upload, object or record left')).toBeDefined();
     expect(lineWith(run, 'lock released')).toBeDefined();
     expect(lineWith(run, 'login token revoked')).toBeDefined();
     expect(run.lines.some((l) => l.msg === 'snapshot attempt failed; retrying from the start')).toBe(false);

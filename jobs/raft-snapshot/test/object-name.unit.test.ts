@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { incomingKey, lockKey, newRunId, normalizePrefix, parseSnapshotKey, sanitizeCluster, snapshotKey } from '../src/object-name.ts';
+import { lockKey, recordKey, newRunId, normalizePrefix, parseSnapshotKey, sanitizeCluster, snapshotKey } from '../src/object-name.ts';
 
 describe('object names', () => {
   it('sort by time within a cluster and parse back', () => {
@@ -21,6 +21,7 @@ describe('object names', () => {
       'vault/prod/other-20251127T020005Z-abc.snap',
       'vault/prod/prod-20251327T020005Z-abc.snap',
       'vault/prod/.incoming/abc.snap',
+      'vault/prod/prod-20251127T020005Z-abc.snap.json',
       'vault/prod/.lock',
       'vault/prodx/prod-20251127T020005Z-abc.snap',
       'vault/prod/prod-20251127T020005Z-ABC.snap',
@@ -30,7 +31,7 @@ describe('object names', () => {
   });
 
   it('keep helper objects apart from snapshots', () => {
-    expect(incomingKey('', 'c', 'r1')).toBe('c/.incoming/r1.snap');
+    expect(recordKey('c/c-20251127T020005Z-abc.snap')).toBe('c/c-20251127T020005Z-abc.snap.json');
     expect(lockKey('/a//', 'c')).toBe('a/c/.lock');
     expect(normalizePrefix('')).toBe('');
   });

@@ -167,11 +167,15 @@ export function dropSealed(gz: Buffer): Buffer {
   return gzipSync(Buffer.concat([tar.subarray(0, sealed.header), Buffer.alloc(1024)]));
 }
 
-/** A TCP proxy to moto that can be cut (existing connections reset, new ones refused) and restored. */
+/**
+ * A TCP proxy to moto that can be cut (existing connections reset, new ones refused), stalled
+ * (connections stay open and accepted, but nothing moves either way: a black hole) and restored.
+ */
 export class CuttableTcpProxy {
   private server: net.Server;
   private readonly pairs = new Set<net.Socket>();
   private down = false;
+  private stalled = false;
   port = 0;
   /** Bytes forwarded client→upstream since start (to tell that an upload is under way). */
   bytesUp = 0;
@@ -179,6 +183,13 @@ export class CuttableTcpProxy {
   constructor(private readonly upstreamPort: number) {
     this.server = net.createServer((client) => {
       if (this.down) return client.destroy();
+      if (this.stalled) {
+        // Accepted, then silence: reads nothing, answers nothing.
+        client.pause();
+        this.pairs.add(client);
+        client.on('error', () => this.pairs.delete(client)).on('close', () => this.pairs.delete(client));
+        return;
+      }
       const upstream = net.connect(this.upstreamPort, '127.0.0.1');
       this.pairs.add(client);
       this.pairs.add(upstream);
@@ -211,8 +222,19 @@ export class CuttableTcpProxy {
     for (const s of this.pairs) s.destroy();
   }
 
+  stall(): void {
+    this.stalled = true;
+    for (const sock of this.pairs) {
+      sock.unpipe();
+      sock.pause();
+    }
+  }
+
+  /** Back to forwarding; connections cut or stalled before stay dead (they are reset now). */
   restore(): void {
+    if (this.stalled) for (const sock of this.pairs) sock.destroy();
     this.down = false;
+    this.stalled = false;
   }
 
   async stop(): Promise<void> {

@@ -4,6 +4,11 @@
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { baoOk } from '../../../test/stack/http.ts';
+import { REPO_ROOT } from '../../../test/stack/layout.ts';
 import { leaderIndex, readStack } from '../../../test/stack/stack.ts';
 import { findPlantedSecrets } from '../../../test/support/run-job.ts';
 import { tarMembers } from './proxies.ts';
@@ -37,22 +42,42 @@ describe('raft-snapshot against the stack', () => {
     expect(firstKey).toMatch(new RegExp(`^${t.clusterPrefix}stack-\\d{8}T\\d{6}Z-[a-z0-9]+\\.snap$`));
     expect(await t.snapshots()).toEqual([firstKey]);
     expect(await t.uploads()).toEqual([]);
-    expect((await t.keys()).filter((k) => k.includes('.incoming/') || k.endsWith('.lock'))).toEqual([]);
+    // The snapshot, its record, nothing else (no lock, no staging copy).
+    expect((await t.keys()).sort()).toEqual([firstKey, `${firstKey}.json`]);
 
     const head = await t.head(firstKey);
     expect(head.ServerSideEncryption).toBe('aws:kms');
     expect(head.SSEKMSKeyId).toContain(stack.aws.dataKey.alias.replace(/^alias\//, ''));
     const body = await t.get(firstKey);
     const { createHash } = await import('node:crypto');
+    const sha256 = createHash('sha256').update(body).digest('hex');
     expect(head.Metadata).toMatchObject({
       'vaultkeeper-job': 'raft-snapshot',
+      'vaultkeeper-format': '2',
       cluster: 'stack',
-      sha256: createHash('sha256').update(body).digest('hex'),
-      size: String(body.length),
       'raft-index': String(s.raftIndex),
+      'raft-term': String(s.raftTerm),
       'vault-node': stack.openbao.nodes[leader]!.addr,
+      'run-id': firstKey.replace(/^.*-([a-z0-9]+)\.snap$/, '$1'),
     });
     expect(head.Metadata!['vault-version']).toMatch(/^2\.6\./);
+    // The record: what was verified, written only after the snapshot was stored.
+    const record = await t.record(firstKey);
+    expect(record).toMatchObject({
+      job: 'raft-snapshot',
+      format: 2,
+      key: firstKey,
+      cluster: 'stack',
+      sha256,
+      size: body.length,
+      raftIndex: String(s.raftIndex),
+      raftTerm: String(s.raftTerm),
+      vaultNode: stack.openbao.nodes[leader]!.addr,
+      verified: ['gzip', 'tar', 'sha256sums', 'members', 'sealed-manifest'],
+    });
+    expect((record.members as Array<{ name: string }>).map((m) => m.name)).toEqual(['meta.json', 'state.bin', 'SHA256SUMS', 'SHA256SUMS.sealed']);
+    expect(s.sha256).toBe(sha256);
+    expect((await t.head(`${firstKey}.json`)).ServerSideEncryption).toBe('aws:kms');
     // The stored bytes are a complete Raft snapshot.
     const members = tarMembers(gunzipSync(body)).map((m) => m.name);
     expect(members).toEqual(['meta.json', 'state.bin', 'SHA256SUMS', 'SHA256SUMS.sealed']);
@@ -65,16 +90,28 @@ describe('raft-snapshot against the stack', () => {
     expect(ok.code, ok.all).toBe(0);
     expect(ok.summary).toMatchObject({ key: firstKey, verified: true });
 
-    // Same metadata, one byte different: the record no longer matches.
+    // Same metadata and record, one byte different: the record no longer matches.
     const body = await t.get(firstKey);
     body[body.length - 20]! ^= 0x01;
     const head = await t.head(firstKey);
     const damaged = firstKey.replace(/-([a-z0-9]+)\.snap$/, '-damaged.snap');
     await t.s3.send(new PutObjectCommand({ Bucket: t.bucket, Key: damaged, Body: body, Metadata: head.Metadata }));
+    const record = { ...(await t.record(firstKey)), key: damaged };
+    await t.s3.send(new PutObjectCommand({ Bucket: t.bucket, Key: `${damaged}.json`, Body: JSON.stringify(record) }));
     const bad = await t.run(['verify', damaged]);
     expect(bad.code).toBe(1);
     expect(bad.summary).toMatchObject({ key: damaged, verified: false });
-    await t.s3.send(new (await import('@aws-sdk/client-s3')).DeleteObjectCommand({ Bucket: t.bucket, Key: damaged }));
+
+    // The same bytes as the good one, but no record: never committed, so not trusted.
+    const unrecorded = firstKey.replace(/-([a-z0-9]+)\.snap$/, '-unrecorded.snap');
+    await t.s3.send(new PutObjectCommand({ Bucket: t.bucket, Key: unrecorded, Body: await t.get(firstKey), Metadata: head.Metadata }));
+    const none = await t.run(['verify', unrecorded]);
+    expect(none.code).toBe(1);
+    expect(JSON.stringify(none.summary!.problems)).toContain('no record');
+    const { DeleteObjectsCommand } = await import('@aws-sdk/client-s3');
+    await t.s3.send(
+      new DeleteObjectsCommand({ Bucket: t.bucket, Delete: { Objects: [damaged, `${damaged}.json`, unrecorded].map((Key) => ({ Key })) } }),
+    );
   });
 
   it('list shows what is stored; --dry-run changes nothing', async () => {
@@ -93,29 +130,12 @@ describe('raft-snapshot against the stack', () => {
   });
 
   it('prunes by generation, only objects of its own, past the first listing page', async () => {
-    // 1,050 nightly snapshots of ours going back ~3 years: tiny objects carrying the job's record
-    // (retention reads names and metadata only), and one foreign object named like ours.
-    const head = await t.head(firstKey);
+    // 1,050 nightly snapshots of ours going back ~3 years: tiny objects carrying the job's metadata
+    // and record (retention reads names, metadata and the records' presence only), and one foreign
+    // object named like ours.
     const now = Date.now();
-    const fake: string[] = [];
-    for (let d = 1; d <= 1050; d++) {
-      const at = new Date(now - d * 86_400_000);
-      const stamp = at.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}Z$/, 'Z');
-      fake.push(`${t.clusterPrefix}stack-${stamp}-fake${d}.snap`);
-    }
-    for (let i = 0; i < fake.length; i += 25) {
-      await Promise.all(
-        fake.slice(i, i + 25).map((Key, j) =>
-          t.s3.send(
-            new PutObjectCommand({
-              Bucket: t.bucket,
-              Key,
-              Body: 'stand-in',
-              Metadata: { ...head.Metadata, 'taken-at': new Date(now - (i + j + 1) * 86_400_000).toISOString() },
-            }),
-          ),
-        ),
-      );
+    for (let i = 0; i < 1050; i += 25) {
+      await Promise.all(Array.from({ length: 25 }, (_, j) => t.putSnapshotLike(new Date(now - (i + j + 1) * 86_400_000), `fake${i + j + 1}`)));
     }
     const foreign = `${t.clusterPrefix}stack-20200101T000000Z-foreign.snap`;
     await t.s3.send(new PutObjectCommand({ Bucket: t.bucket, Key: foreign, Body: 'not ours' }));
@@ -136,39 +156,84 @@ describe('raft-snapshot against the stack', () => {
     expect(run.summary!.kept).toBe(left.length - 1);
     expect(left.length).toBeLessThanOrEqual(2 + 5 + 3 + 2 + 1);
     expect(run.summary!.pruned).toBe(1052 - Number(run.summary!.kept));
+    // Every kept snapshot of ours still has its record, and no record outlived its snapshot.
+    const keys = new Set(await t.keys(t.clusterPrefix));
+    for (const k of left) if (k !== foreign) expect(keys.has(`${k}.json`), k).toBe(true);
+    for (const k of keys) if (k.endsWith('.json')) expect(keys.has(k.slice(0, -5)), k).toBe(true);
   }, 300_000);
 });
 
-describe('committing a snapshot larger than one CopyObject allows (5 GiB on S3)', () => {
-  const t2 = new TestBucket('bigcopy');
+describe('S3 keys from Vault (s3.credentialsFromVault), for stores with static keys only', () => {
+  const t3 = new TestBucket('kvcreds');
+  const { rootToken: token, addr } = stack.openbao;
+  const path = `secret/data/vaultkeeper/raft-snapshot/s3-${process.pid}`;
+  // moto takes any key pair; what matters is that these, and only these, reach S3 unprinted.
+  const planted = { accessKeyId: `AKIAVK${Date.now()}`, secretAccessKey: `vk-s3-secret-${randomBytes(12).toString('hex')}` };
+  const noAwsCredentials = { AWS_ACCESS_KEY_ID: undefined, AWS_SECRET_ACCESS_KEY: undefined, AWS_SESSION_TOKEN: undefined, AWS_PROFILE: undefined };
+  beforeAll(async () => {
+    await baoOk(addr, 'POST', path, { token, body: { data: { access_key_id: planted.accessKeyId, secret_access_key: planted.secretAccessKey } } });
+    // The job's policy with its commented-out KV grant switched on for this path.
+    const hcl = readFileSync(join(REPO_ROOT, 'policies/raft-snapshot/policy.hcl'), 'utf8');
+    await baoOk(addr, 'PUT', 'sys/policies/acl/vaultkeeper-raft-snapshot', { token, body: { policy: `${hcl}\npath "${path}" {\n  capabilities = ["read"]\n}\n` } });
+  });
+  afterAll(async () => {
+    await applyJobPolicy();
+    await baoOk(addr, 'DELETE', path.replace('/data/', '/metadata/'), { token });
+    await t3.clean();
+  });
+
+  it('snapshot and list work with the keys read from Vault alone, which never appear in the output', async () => {
+    // Without the KV path the SDK has no credentials at all: the run cannot reach S3.
+    const without = await t3.run([], { ...noAwsCredentials });
+    expect(without.code, without.all).toBe(1);
+
+    const run = await t3.run([], { ...noAwsCredentials, SNAPSHOT_S3_CREDENTIALS_FROM_VAULT: path });
+    expect(run.code, run.all).toBe(0);
+    expect(lineWith(run, 'S3 credentials read from Vault')).toBeDefined();
+    expect(await t3.snapshots()).toEqual([String(run.summary!.key)]);
+    const list = await t3.run(['list'], { ...noAwsCredentials, SNAPSHOT_S3_CREDENTIALS_FROM_VAULT: path });
+    expect(list.code, list.all).toBe(0);
+    expect(list.summary).toMatchObject({ count: 1 });
+    for (const r of [without, run, list]) expect(findPlantedSecrets(r.all, { secretAccessKey: planted.secretAccessKey })).toEqual([]);
+  });
+});
+
+describe('what an earlier run left behind', () => {
+  const t2 = new TestBucket('leftovers');
   afterAll(async () => {
     await t2.clean();
   });
 
-  it('copies part by part, with the record, and leaves no upload behind', async () => {
-    const { commitSnapshot } = await import('../src/s3-upload.ts');
-    const { createLogger } = await import('@vaultkeeper/runtime');
-    const { randomBytes, createHash } = await import('node:crypto');
-    const body = randomBytes(12 * 1024 * 1024 + 123);
-    const sha256 = createHash('sha256').update(body).digest('hex');
-    const from = `${t2.clusterPrefix}.incoming/big.snap`;
-    const to = `${t2.clusterPrefix}stack-20250101T000000Z-big.snap`;
-    await t2.s3.send(new PutObjectCommand({ Bucket: t2.bucket, Key: from, Body: body }));
-    const s3 = { bucket: t2.bucket, prefix: t2.prefix, region: stack.aws.region, forcePathStyle: true, kmsKeyId: stack.aws.dataKey.alias, partSizeMiB: 8, concurrency: 2, requestTimeoutSeconds: 30 };
-    const metadata = {
-      'vaultkeeper-job': 'raft-snapshot', 'vaultkeeper-format': '1', cluster: 'stack', sha256, size: String(body.length),
-      'raft-index': '1', 'raft-term': '1', 'vault-version': 'test', 'vault-node': 'test', 'taken-at': new Date().toISOString(), 'run-id': 'big', verified: 'test',
-    };
-    await commitSnapshot({
-      client: t2.s3, s3, from, to, size: body.length, metadata, log: createLogger({ job: 'test', level: 'warn' }), signal: AbortSignal.timeout(60_000),
-      singleCopyLimit: 1024 * 1024, copyPartSize: 5 * 1024 * 1024,
-    });
-    const stored = await t2.get(to);
-    expect(createHash('sha256').update(stored).digest('hex')).toBe(sha256);
-    const head = await t2.head(to);
-    expect(head.Metadata).toMatchObject({ sha256, size: String(body.length) });
-    expect(head.ServerSideEncryption).toBe('aws:kms');
+  it('the next run removes uncommitted snapshots, stray records and abandoned uploads, and nothing else', async () => {
+    const { CreateMultipartUploadCommand } = await import('@aws-sdk/client-s3');
+    const day = 86_400_000;
+    const committed = await t2.putSnapshotLike(new Date(Date.now() - 2 * day), 'kept');
+    // Killed after CompleteMultipartUpload, before its record: a whole object that never counted.
+    const uncommitted = await t2.putSnapshotLike(new Date(Date.now() - day), 'killed', { record: false });
+    // A prune that deleted the snapshot and stopped before its record.
+    const stray = `${await t2.putSnapshotLike(new Date(Date.now() - 3 * day), 'stray')}.json`;
+    await t2.s3.send(new (await import('@aws-sdk/client-s3')).DeleteObjectCommand({ Bucket: t2.bucket, Key: stray.slice(0, -5) }));
+    // Killed mid-stream: a multipart upload never completed.
+    const abandoned = `${t2.clusterPrefix}stack-20260101T000000Z-abandoned.snap`;
+    await t2.s3.send(new CreateMultipartUploadCommand({ Bucket: t2.bucket, Key: abandoned }));
+    const foreign = `${t2.clusterPrefix}stack-20200101T000000Z-foreign.snap`;
+    await t2.s3.send(new PutObjectCommand({ Bucket: t2.bucket, Key: foreign, Body: 'not ours' }));
+
+    const list = await t2.run(['list']);
+    expect(list.stderr).toMatch(/killed\.snap/);
+    expect(list.stderr).toContain('never committed');
+    expect(list.stderr).toContain('in progress (multipart upload)');
+
+    const run = await t2.run([]);
+    expect(run.code, run.all).toBe(0);
+    const keys = await t2.keys();
+    expect(keys).toContain(committed);
+    expect(keys).toContain(`${committed}.json`);
+    expect(keys).toContain(foreign);
+    expect(keys).not.toContain(uncommitted);
+    expect(keys).not.toContain(stray);
     expect(await t2.uploads()).toEqual([]);
-    expect(await t2.keys()).toEqual([to]);
+    expect(keys).toContain(String(run.summary!.key));
+    expect(keys.sort()).toEqual([committed, `${committed}.json`, foreign, String(run.summary!.key), `${String(run.summary!.key)}.json`].sort());
   });
 });

@@ -8,9 +8,10 @@ import {
   HeadObjectCommand,
   ListMultipartUploadsCommand,
   ListObjectsV2Command,
+  PutObjectCommand,
   S3Client,
 } from '@aws-sdk/client-s3';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { baoOk, waitFor } from '../../../test/stack/http.ts';
@@ -56,9 +57,45 @@ export class TestBucket {
     return out;
   }
 
-  /** Committed snapshots (not the lock, not staging). */
+  /** Snapshot objects (committed or not; not records, not the lock). */
   async snapshots(): Promise<string[]> {
-    return (await this.keys(this.clusterPrefix)).filter((k) => k.endsWith('.snap') && !k.includes('/.incoming/'));
+    return (await this.keys(this.clusterPrefix)).filter((k) => k.endsWith('.snap'));
+  }
+
+  /** The record beside a snapshot, parsed. */
+  async record(key: string): Promise<Record<string, unknown>> {
+    return JSON.parse((await this.get(`${key}.json`)).toString('utf8')) as Record<string, unknown>;
+  }
+
+  /**
+   * A small stand-in object named and described like one of the job's snapshots, taken at `takenAt`,
+   * with the job's record beside it unless `record: false` (a run that died before committing).
+   */
+  async putSnapshotLike(takenAt: Date, runId: string, opts: { record?: boolean; body?: Buffer | string } = {}): Promise<string> {
+    const stamp = takenAt.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}Z$/, 'Z');
+    const key = `${this.clusterPrefix}${this.cluster}-${stamp}-${runId}.snap`;
+    const body = opts.body ?? 'stand-in';
+    const meta = {
+      'vaultkeeper-job': 'raft-snapshot',
+      'vaultkeeper-format': '2',
+      cluster: this.cluster,
+      'raft-index': '1',
+      'raft-term': '1',
+      'vault-version': 'test',
+      'vault-node': 'test',
+      'taken-at': takenAt.toISOString(),
+      'run-id': runId,
+    };
+    await this.s3.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, Metadata: meta }));
+    if (opts.record !== false) {
+      const record = {
+        job: 'raft-snapshot', format: 2, key, cluster: this.cluster, takenAt: takenAt.toISOString(), runId,
+        sha256: createHash('sha256').update(body).digest('hex'), size: Buffer.byteLength(body), raftIndex: '1', raftTerm: '1',
+        vaultVersion: 'test', vaultNode: 'test', verified: [], members: [],
+      };
+      await this.s3.send(new PutObjectCommand({ Bucket: this.bucket, Key: `${key}.json`, Body: JSON.stringify(record) }));
+    }
+    return key;
   }
 
   async uploads(): Promise<Array<{ Key?: string; UploadId?: string }>> {

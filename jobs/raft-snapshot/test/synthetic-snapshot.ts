@@ -30,7 +30,7 @@ export interface SyntheticOptions {
   index?: number;
   term?: number;
   /** Ways to damage it. */
-  variant?: 'ok' | 'bad-state-hash' | 'no-sealed' | 'empty-sealed' | 'extra-member' | 'sums-missing-meta' | 'sealed-not-last' | 'no-end-marker';
+  variant?: 'ok' | 'bad-state-hash' | 'no-sealed' | 'empty-sealed' | 'extra-member' | 'sums-missing-meta' | 'sealed-not-last' | 'no-end-marker' | 'meta-not-first';
   gzipLevel?: number;
 }
 
@@ -70,13 +70,12 @@ export function syntheticTar(opts: SyntheticOptions): Readable {
   const sealed = variant === 'empty-sealed' ? Buffer.alloc(0) : randomBytes(185);
 
   function* parts(): Generator<Buffer> {
-    yield tarHeader('meta.json', meta.length);
-    yield meta;
-    yield pad(meta.length);
+    const file = (name: string, body: Buffer) => [tarHeader(name, body.length), body, pad(body.length)];
+    if (variant !== 'meta-not-first') yield* file('meta.json', meta);
     yield tarHeader('state.bin', opts.stateBytes);
     yield* stateChunks();
     yield pad(opts.stateBytes);
-    const file = (name: string, body: Buffer) => [tarHeader(name, body.length), body, pad(body.length)];
+    if (variant === 'meta-not-first') yield* file('meta.json', meta);
     if (variant === 'sealed-not-last') {
       yield* file('SHA256SUMS.sealed', sealed);
       yield* file('SHA256SUMS', sums);

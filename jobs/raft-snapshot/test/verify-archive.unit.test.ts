@@ -47,6 +47,34 @@ describe('ArchiveVerifier', () => {
     expect(report.members.map((m) => m.name)).toEqual(['meta.json', 'state.bin', 'SHA256SUMS', 'SHA256SUMS.sealed']);
   });
 
+  it('gives the Raft index and term as soon as meta.json has passed, before the rest is read', async () => {
+    const bytes = await make({ index: 99, term: 3, stateBytes: 2_000_000 });
+    const verifier = new ArchiveVerifier();
+    // Only the first 4 KiB arrive; nobody reads the output (as before the upload starts).
+    verifier.write(bytes.subarray(0, 4096));
+    await expect(verifier.meta).resolves.toMatchObject({ index: '99', term: '3' });
+    verifier.destroy();
+  });
+
+  it('the meta promise fails with the stream when meta.json never comes', async () => {
+    const verifier = new ArchiveVerifier();
+    const meta = verifier.meta;
+    verifier.on('error', () => undefined);
+    verifier.end(gzipSync(Buffer.alloc(2048)));
+    verifier.resume();
+    await expect(meta).rejects.toBeInstanceOf(SnapshotVerificationError);
+  });
+
+  it('checks the same way whatever the size of the chunks the network delivers', async () => {
+    const bytes = await make({ stateBytes: 1_500_000 });
+    for (const size of [97, 511, 16 * 1024, 300_000, bytes.length]) {
+      const { report, passed } = await verify(bytes, size);
+      expect(passed.equals(bytes), `chunk ${size}`).toBe(true);
+      expect(report.sha256).toBe(createHash('sha256').update(bytes).digest('hex'));
+    }
+    expect((await failure(await make({ variant: 'bad-state-hash', stateBytes: 1_500_000 }))).check).toBe('manifest-mismatch');
+  });
+
   it.each([
     ['bad-state-hash', 'manifest-mismatch'],
     ['no-sealed', 'missing-member'],
@@ -55,6 +83,7 @@ describe('ArchiveVerifier', () => {
     ['sums-missing-meta', 'manifest-incomplete'],
     ['sealed-not-last', 'member-order'],
     ['no-end-marker', 'truncated'],
+    ['meta-not-first', 'member-order'],
   ] as const)('rejects variant %s (%s)', async (variant, check) => {
     expect((await failure(await make({ variant }))).check).toBe(check);
   });

@@ -18,10 +18,10 @@ export interface AwsClientOptions {
   /** Limit on one request, from sending it to its response. Unset: the SDK's default (none). */
   requestTimeoutSeconds?: number | undefined;
   /**
-   * Whether a request past requestTimeoutSeconds fails (default) or smithy only warns about it on
-   * the console and lets it run on.
+   * Limit on silence: a request whose connection moves no byte either way for this long fails.
+   * For requests that may rightly take long (a large part upload), instead of a total limit.
    */
-  throwOnRequestTimeout?: boolean | undefined;
+  idleTimeoutSeconds?: number | undefined;
   /** Attempts per call, the first included. Unset: the SDK's default (3). */
   maxAttempts?: number | undefined;
   /** Static credentials. Unset: the SDK's default provider chain. */
@@ -36,7 +36,9 @@ export function awsClientConfig(opts: AwsClientOptions) {
   const request = opts.requestTimeoutSeconds;
   const handler = {
     ...(connect !== undefined ? { connectionTimeout: ms(connect) } : {}),
-    ...(request !== undefined ? { requestTimeout: ms(request), throwOnRequestTimeout: opts.throwOnRequestTimeout ?? true } : {}),
+    // smithy only warns about a requestTimeout (on the console) unless told to throw.
+    ...(request !== undefined ? { requestTimeout: ms(request), throwOnRequestTimeout: true } : {}),
+    ...(opts.idleTimeoutSeconds !== undefined ? { socketTimeout: ms(opts.idleTimeoutSeconds) } : {}),
   };
   return {
     ...(opts.region ? { region: opts.region } : {}),
@@ -44,7 +46,6 @@ export function awsClientConfig(opts: AwsClientOptions) {
     ...(opts.forcePathStyle !== undefined ? { forcePathStyle: opts.forcePathStyle } : {}),
     ...(opts.credentials ? { credentials: opts.credentials } : {}),
     ...(opts.maxAttempts !== undefined ? { maxAttempts: opts.maxAttempts } : {}),
-    // smithy only warns about a requestTimeout (on the console) unless told to throw.
     ...(Object.keys(handler).length ? { requestHandler: handler } : {}),
   };
 }

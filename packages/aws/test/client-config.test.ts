@@ -18,11 +18,11 @@ describe('awsClientConfig', () => {
     });
   });
 
-  it('can keep a request timeout a warning, and passes static credentials', () => {
+  it('sets an idle limit instead of a total one, and passes static credentials', () => {
     const credentials = { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret-example-key' };
-    expect(awsClientConfig({ connectTimeoutSeconds: 5, requestTimeoutSeconds: 30, throwOnRequestTimeout: false, credentials })).toEqual({
+    expect(awsClientConfig({ connectTimeoutSeconds: 5, idleTimeoutSeconds: 30, credentials })).toEqual({
       credentials,
-      requestHandler: { connectionTimeout: 5000, requestTimeout: 30000, throwOnRequestTimeout: false },
+      requestHandler: { connectionTimeout: 5000, socketTimeout: 30000 },
     });
   });
 });
