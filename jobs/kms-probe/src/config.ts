@@ -65,15 +65,15 @@ export const probeConfig = defineConfig({
         /** The newest verified snapshot must be younger than this. */
         maxAgeSeconds: field.seconds(1).default(26 * 3600),
         /**
-         * User-metadata key (x-amz-meta-<key>) the raft-snapshot job records on every snapshot it
-         * verified; an object without it is not counted. Empty = every object under the prefix counts.
+         * The raft-snapshot job writes <snapshot><suffix> beside every snapshot it verified and
+         * stored; an object without one is not counted. Empty = every object under the prefix counts.
          */
-        verifiedMetadataKey: z.string().default('sha256'),
+        verifiedRecordSuffix: z.string().default('.json'),
         region: field.nonEmpty().optional(),
         endpoint: field.url('an absolute http(s) URL of an S3-compatible endpoint').optional(),
         forcePathStyle: field.bool().default(false),
       })
-      .default({ prefix: '', maxAgeSeconds: 26 * 3600, verifiedMetadataKey: 'sha256', forcePathStyle: false }),
+      .default({ prefix: '', maxAgeSeconds: 26 * 3600, verifiedRecordSuffix: '.json', forcePathStyle: false }),
     emergencyToken: z
       .strictObject({
         /** Off unless the emergency-token job runs in this cluster. */
@@ -112,7 +112,7 @@ export const probeConfig = defineConfig({
     KMS_PROBE_SNAPSHOT_BUCKET: { path: 'snapshot.bucket', doc: 'S3 bucket of the Raft snapshots (unset: check skipped)' },
     KMS_PROBE_SNAPSHOT_PREFIX: { path: 'snapshot.prefix', doc: 'key prefix of the snapshots (default none)' },
     KMS_PROBE_SNAPSHOT_MAX_AGE: { path: 'snapshot.maxAgeSeconds', doc: 'oldest acceptable newest snapshot (default 26h)' },
-    KMS_PROBE_SNAPSHOT_VERIFIED_KEY: { path: 'snapshot.verifiedMetadataKey', doc: 'metadata key marking a verified snapshot (default sha256)' },
+    KMS_PROBE_SNAPSHOT_RECORD_SUFFIX: { path: 'snapshot.verifiedRecordSuffix', doc: 'suffix of the record object beside a verified snapshot (default .json; empty: every object counts)' },
     AWS_ENDPOINT_URL_S3: { path: 'snapshot.endpoint', doc: 'custom S3 endpoint, overrides AWS_ENDPOINT_URL' },
     KMS_PROBE_SNAPSHOT_REGION: { path: 'snapshot.region', doc: 'region of the snapshot bucket when it differs from AWS_REGION' },
     KMS_PROBE_S3_PATH_STYLE: { path: 'snapshot.forcePathStyle', doc: 'path-style S3 addressing (MinIO, Ceph) (default false)' },

@@ -231,15 +231,19 @@ describe('kms-probe against the local stack', () => {
     });
     const bucket = stack.aws.buckets.snapshots;
     const prefix = `kms-probe-test-${randomBytes(4).toString('hex')}/`;
-    const keys = [`${prefix}2026-11-27T00-00-00Z.snap`, `${prefix}2026-11-27T01-00-00Z.snap`];
+    const keys = [`${prefix}2026-11-27T00-00-00Z.snap`, `${prefix}2026-11-27T00-00-00Z.snap.json`, `${prefix}2026-11-27T01-00-00Z.snap`];
     const env = { KMS_PROBE_SNAPSHOT_BUCKET: bucket, KMS_PROBE_SNAPSHOT_PREFIX: prefix, KMS_PROBE_S3_PATH_STYLE: 'true' };
     try {
       expect(summaryOf(await run(env)).checks['snapshot-age']).toMatchObject({ status: 'fail', class: 'stale', summary: `stale: no snapshot under s3://${bucket}/${prefix}` });
-      await s3.send(new PutObjectCommand({ Bucket: bucket, Key: keys[0], Body: 'verified', Metadata: { sha256: 'e3b0c442' } }));
-      await s3.send(new PutObjectCommand({ Bucket: bucket, Key: keys[1], Body: 'not verified' }));
+      // A snapshot with its record beside it, and a newer one without (never committed).
+      await s3.send(new PutObjectCommand({ Bucket: bucket, Key: keys[0], Body: 'verified' }));
+      await s3.send(new PutObjectCommand({ Bucket: bucket, Key: keys[1], Body: '{}' }));
+      await s3.send(new PutObjectCommand({ Bucket: bucket, Key: keys[2], Body: 'not verified' }));
       const fresh = await run(env);
       expect(fresh.code, fresh.all).toBe(0);
+      // A warning: the newer object without a record is ignored, and said to be.
       expect(summaryOf(fresh).checks['snapshot-age']).toMatchObject({ status: 'warn', summary: expect.stringMatching(/^newest verified snapshot \d+s old$/) });
+      expect(fresh.stdout).toContain('1 newer object(s) without a .json record ignored');
 
       await new Promise((r) => setTimeout(r, 2_100));
       const stale = await run({ ...env, KMS_PROBE_SNAPSHOT_MAX_AGE: '1s' });
