@@ -16,7 +16,8 @@ import { leaderIndex, mintServiceAccountToken, readStack, stackEnv } from '../st
 import type { BenchRow } from './run.ts';
 
 const MiB = 1024 * 1024;
-const KV_MIB = Number(process.env.RS_BENCH_KV_MIB ?? 48);
+/** Sizes of real KV data to measure at, growing (the data of one size stays for the next). */
+const KV_MIB = (process.env.RS_BENCH_KV_MIB ?? '48,144').split(',').map(Number);
 const RUNS = Number(process.env.RS_BENCH_RUNS ?? 5);
 
 function median(xs: number[]): number {
@@ -24,7 +25,7 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)]!;
 }
 const SIZES_MIB = (process.env.RS_BENCH_SIZES_MIB ?? '64,256,1024').split(',').map(Number);
-/** What the CronJob sets (NODE_OPTIONS): a small young generation keeps RSS flat under a stream. */
+/** What the CronJob sets (NODE_OPTIONS, helm values): see docs/raft-snapshot.md. */
 const DEPLOYED_FLAGS = '--max-semi-space-size=1';
 
 interface Measured {
@@ -92,13 +93,7 @@ export async function run(): Promise<BenchRow[]> {
       await baoOk(addr, 'POST', `${mount}/data/probe`, { token, body: { data: { v: 'x' } } });
       return true;
     });
-    for (let i = 0; i < (KV_MIB * MiB) / (512 * 1024); i += 4) {
-      await Promise.all([0, 1, 2, 3].map((j) => baoOk(addr, 'POST', `${mount}/data/b${i + j}`, { token, body: { data: { v: randomBytes(384 * 1024).toString('base64') } }, timeoutMs: 30_000 })));
-    }
     const active = stack.openbao.nodes[await leaderIndex()]!.addr;
-
-    // The recipe, as an operator scripts it, and the job, bundled, logged in with Kubernetes auth
-    // like the CronJob; alternated, RUNS times each, medians reported.
     const file = join(dir, 'recipe.snap');
     const tokenPath = join(dir, 'sa-token');
     const jobEnv: NodeJS.ProcessEnv = {
@@ -114,41 +109,56 @@ export async function run(): Promise<BenchRow[]> {
     };
     delete jobEnv.VAULT_TOKEN;
     delete jobEnv.PUSHGATEWAY_URL;
-    let size = 0;
     let uploader = 'aws s3 cp';
-    const recipe: Array<{ seconds: number; rss: number; saveRss: number; uploadRss: number }> = [];
-    const jobs: Measured[] = [];
-    for (let i = 0; i < RUNS; i++) {
-      const save = await measure(which('bao'), ['operator', 'raft', 'snapshot', 'save', file], { ...env, VAULT_ADDR: active, BAO_ADDR: active, VAULT_TOKEN: token, BAO_TOKEN: token });
-      if (save.code !== 0) throw new Error('bao operator raft snapshot save failed');
-      size = statSync(file).size;
-      let upload: Measured | undefined;
-      if (uploader === 'aws s3 cp') {
-        upload = await measure(which('aws'), ['s3', 'cp', file, `s3://${bucket}/${prefix}recipe.snap`, '--sse', 'aws:kms', '--sse-kms-key-id', stack.aws.dataKey.alias, '--endpoint-url', stack.aws.endpoint, '--only-show-errors'], env).catch(() => undefined);
-        if (!upload || upload.code !== 0) uploader = 'SDK upload';
+    let written = 0;
+    for (const kvMib of KV_MIB) {
+      for (; written < (kvMib * MiB) / (512 * 1024); written += 4) {
+        const i = written;
+        await Promise.all([0, 1, 2, 3].map((j) => baoOk(addr, 'POST', `${mount}/data/b${i + j}`, { token, body: { data: { v: randomBytes(384 * 1024).toString('base64') } }, timeoutMs: 30_000 })));
       }
-      if (uploader === 'SDK upload') {
-        upload = await measure(process.execPath, [pipeline, 'upload-file', file], { ...env, BENCH_BUCKET: bucket, BENCH_PREFIX: prefix, BENCH_KMS_KEY: stack.aws.dataKey.alias });
-      }
-      recipe.push({ seconds: save.seconds + upload!.seconds, rss: Math.max(save.maxRssMiB, upload!.maxRssMiB), saveRss: save.maxRssMiB, uploadRss: upload!.maxRssMiB });
-      rmSync(file, { force: true });
+      // The recipe, as an operator scripts it, and the job, bundled, logged in with Kubernetes
+      // auth like the CronJob; alternated, RUNS times each, medians reported.
+      let size = 0;
+      const recipe: Array<{ seconds: number; rss: number; saveRss: number; uploadRss: number }> = [];
+      const jobs: Measured[] = [];
+      for (let i = 0; i < RUNS; i++) {
+        const save = await measure(which('bao'), ['operator', 'raft', 'snapshot', 'save', file], { ...env, VAULT_ADDR: active, BAO_ADDR: active, VAULT_TOKEN: token, BAO_TOKEN: token });
+        if (save.code !== 0) throw new Error('bao operator raft snapshot save failed');
+        size = statSync(file).size;
+        let upload: Measured | undefined;
+        if (uploader === 'aws s3 cp') {
+          upload = await measure(which('aws'), ['s3', 'cp', file, `s3://${bucket}/${prefix}recipe.snap`, '--sse', 'aws:kms', '--sse-kms-key-id', stack.aws.dataKey.alias, '--endpoint-url', stack.aws.endpoint, '--only-show-errors'], env).catch(() => undefined);
+          if (!upload || upload.code !== 0) uploader = 'SDK upload';
+        }
+        if (uploader === 'SDK upload') {
+          upload = await measure(process.execPath, [pipeline, 'upload-file', file], { ...env, BENCH_BUCKET: bucket, BENCH_PREFIX: prefix, BENCH_KMS_KEY: stack.aws.dataKey.alias });
+        }
+        recipe.push({ seconds: save.seconds + upload!.seconds, rss: Math.max(save.maxRssMiB, upload!.maxRssMiB), saveRss: save.maxRssMiB, uploadRss: upload!.maxRssMiB });
+        rmSync(file, { force: true });
 
-      writeFileSync(tokenPath, await mintServiceAccountToken('vaultkeeper', 'vaultkeeper-raft-snapshot', { audience: 'vault' }), { mode: 0o600 });
-      const job = await measure(process.execPath, [DEPLOYED_FLAGS, join(REPO_ROOT, 'jobs/raft-snapshot/dist/raft-snapshot.mjs')], jobEnv);
-      if (job.code !== 0) throw new Error(`the job failed: ${job.stdout.slice(-3000)}`);
-      jobs.push(job);
+        writeFileSync(tokenPath, await mintServiceAccountToken('vaultkeeper', 'vaultkeeper-raft-snapshot', { audience: 'vault' }), { mode: 0o600 });
+        const job = await measure(process.execPath, [...DEPLOYED_FLAGS.split(' '), join(REPO_ROOT, 'jobs/raft-snapshot/dist/raft-snapshot.mjs')], jobEnv);
+        if (job.code !== 0) throw new Error(`the job failed: ${job.stdout.slice(-3000)}`);
+        jobs.push(job);
+      }
+      const recipeSeconds = median(recipe.map((r) => r.seconds));
+      const recipeRss = median(recipe.map((r) => r.rss));
+      const job = { seconds: median(jobs.map((j) => j.seconds)), maxRssMiB: median(jobs.map((j) => j.maxRssMiB)) };
+      const snap = `${(size / MiB).toFixed(0)} MiB snapshot`;
+      const note = `median of ${RUNS}; ${kvMib} MiB of KV data; recipe = bao CLI save + ${uploader}; the job also verifies, commits and prunes`;
+      rows.push({ name: `real ${snap}: wall time`, value: job.seconds, unit: 's', baseline: recipeSeconds, baselineName: 'recipe', note });
+      rows.push({
+        name: `real ${snap}: peak RSS`,
+        value: job.maxRssMiB,
+        unit: 'MiB',
+        baseline: recipeRss,
+        baselineName: 'recipe',
+        note: `median of ${RUNS}; recipe: bao ${median(recipe.map((r) => r.saveRss)).toFixed(0)} MiB, ${uploader} ${median(recipe.map((r) => r.uploadRss)).toFixed(0)} MiB`,
+      });
     }
-    const recipeSeconds = median(recipe.map((r) => r.seconds));
-    const recipeRss = median(recipe.map((r) => r.rss));
-    const job = { seconds: median(jobs.map((j) => j.seconds)), maxRssMiB: median(jobs.map((j) => j.maxRssMiB)) };
-    const save = { maxRssMiB: median(recipe.map((r) => r.saveRss)) };
-    const upload = { maxRssMiB: median(recipe.map((r) => r.uploadRss)) };
-    const note = `median of ${RUNS}; snapshot ${(size / MiB).toFixed(1)} MiB of ${KV_MIB} MiB KV data; recipe = bao CLI save + ${uploader}; the job also verifies, commits and prunes`;
-    rows.push({ name: 'real snapshot: wall time', value: job.seconds, unit: 's', baseline: recipeSeconds, baselineName: 'recipe', note });
-    rows.push({ name: 'real snapshot: peak RSS', value: job.maxRssMiB, unit: 'MiB', baseline: recipeRss, baselineName: 'recipe', note: `median of ${RUNS}; recipe: bao ${save.maxRssMiB.toFixed(0)} MiB, ${uploader} ${upload.maxRssMiB.toFixed(0)} MiB` });
 
     // The streaming path alone, growing inputs, read from another process as from Vault. Peak RSS
-    // as deployed (NODE_OPTIONS=--max-semi-space-size=1, see docs/raft-snapshot.md) and, for the
+    // as deployed (NODE_OPTIONS, see DEPLOYED_FLAGS and docs/raft-snapshot.md) and, for the
     // largest input, with Node's default heap flags too.
     const pipe = (mib: number, flags: string) =>
       measure('sh', ['-c', `"$NODE" "$PIPE" gen ${mib * MiB} | "$NODE" ${flags} "$PIPE" synthetic-stdin`], {
