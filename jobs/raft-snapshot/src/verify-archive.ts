@@ -348,7 +348,7 @@ export function checkMembers(members: MemberReport[], contents: Map<string, Buff
  * for it: fewer thread trips and fewer, larger buffers for V8 to account for and collect. Measured
  * on the local stack (docs/raft-snapshot.md): a 144 MiB snapshot ~10% faster than 256 KiB / 64 KiB
  * / 1 MiB, which was itself 30% faster than a trip per network chunk; the streaming path's peak RSS
- * stays flat at ~138 MiB up to 1 GiB. Node hands zlib options on to the Transform constructor,
+ * stays flat at ~136 MiB up to 1 GiB. Node hands zlib options on to the Transform constructor,
  * which takes highWaterMark; @types/node's ZlibOptions does not list it.
  */
 const INFLATE_BATCH = 1024 * 1024;
