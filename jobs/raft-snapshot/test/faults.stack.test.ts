@@ -13,7 +13,7 @@ let unmount: (() => Promise<void>) | undefined;
 beforeAll(async () => {
   await applyJobPolicy();
   // ~16 MiB of random KV data: the snapshot is then a multipart upload (5 MiB parts) that takes a
-  // few seconds to stream through a throttled proxy.
+  // few seconds to stream through a throttled f.proxy.
   unmount = await fillKv(`rs-faults-${process.pid}`, 16);
 }, 300_000);
 
@@ -28,16 +28,32 @@ async function expectNothingLeft(t: TestBucket): Promise<void> {
   expect((await t.keys()).filter((k) => !k.endsWith('/.lock'))).toEqual([]);
 }
 
-describe('a snapshot damaged in transit is never committed', () => {
-  const t = new TestBucket('tamper');
-  let proxy: VaultTamperProxy;
+/**
+ * One describe block's own key prefix and a tampering proxy in front of the Raft leader (started
+ * before its tests, stopped and cleaned after them); `mode` is where the proxy starts.
+ */
+function behindVaultProxy(name: string, mode?: TamperMode): { t: TestBucket; readonly proxy: VaultTamperProxy } {
+  const t = new TestBucket(name);
+  let proxy: VaultTamperProxy | undefined;
   beforeAll(async () => {
     proxy = await new VaultTamperProxy(stack.openbao.nodes[await leaderIndex()]!.addr).start();
+    if (mode) proxy.mode = mode;
   });
   afterAll(async () => {
-    await proxy.stop();
+    await proxy?.stop();
     await t.clean();
   });
+  return {
+    t,
+    get proxy() {
+      return proxy!;
+    },
+  };
+}
+
+describe('a snapshot damaged in transit is never committed', () => {
+  const f = behindVaultProxy('tamper');
+  const { t } = f;
 
   it.each<[string, TamperMode, string[]]>([
     ['a flipped byte', { kind: 'flip', offset: 200_000 }, ['gzip', 'tar-header-checksum', 'manifest-mismatch', 'truncated', 'tar-framing', 'unexpected-member']],
@@ -45,22 +61,22 @@ describe('a snapshot damaged in transit is never committed', () => {
     ['state.bin changed under valid gzip and tar framing', { kind: 'tamper-state' }, ['manifest-mismatch']],
     ['the sealed manifest removed', { kind: 'drop-sealed' }, ['missing-member']],
   ])('%s', async (_name, mode, checks) => {
-    proxy.mode = mode;
-    proxy.snapshotRequests = 0;
-    const run = await t.run([], { VAULT_ADDR: proxy.url, SNAPSHOT_MAX_ATTEMPTS: '2' });
+    f.proxy.mode = mode;
+    f.proxy.snapshotRequests = 0;
+    const run = await t.run([], { VAULT_ADDR: f.proxy.url, SNAPSHOT_MAX_ATTEMPTS: '2' });
     expect(run.code, run.all).toBe(1);
     const failed = run.lines.find((l) => l.level === 'error' && typeof l.msg === 'string' && l.msg.startsWith('the snapshot failed verification'));
     expect(failed, run.all).toBeDefined();
     expect(checks).toContain(failed!.check);
     // Each attempt fetched a fresh snapshot, and each was caught.
-    expect(proxy.snapshotRequests).toBe(2);
+    expect(f.proxy.snapshotRequests).toBe(2);
     expect(run.lines.filter((l) => l.msg === 'snapshot attempt failed; retrying from the start')).toHaveLength(1);
     await expectNothingLeft(t);
   });
 
   it('the same path with nothing damaged succeeds (the proxy itself is transparent)', async () => {
-    proxy.mode = { kind: 'pass' };
-    const run = await t.run([], { VAULT_ADDR: proxy.url });
+    f.proxy.mode = { kind: 'pass' };
+    const run = await t.run([], { VAULT_ADDR: f.proxy.url });
     expect(run.code, run.all).toBe(0);
     expect(await t.snapshots()).toHaveLength(1);
     await t.clean();
@@ -68,25 +84,21 @@ describe('a snapshot damaged in transit is never committed', () => {
 });
 
 describe('S3 fails mid-upload', () => {
-  const t = new TestBucket('s3fault');
+  // Slow enough that the upload is still under way when S3 goes.
+  const f = behindVaultProxy('s3fault', { kind: 'throttle', bytesPerSecond: 3 * 1024 * 1024 });
+  const { t } = f;
   let s3proxy: CuttableTcpProxy;
-  let vproxy: VaultTamperProxy;
   beforeAll(async () => {
     s3proxy = await new CuttableTcpProxy(Number(new URL(stack.aws.endpoint).port)).start();
-    vproxy = await new VaultTamperProxy(stack.openbao.nodes[await leaderIndex()]!.addr).start();
-    // Slow enough that the upload is still under way when S3 goes.
-    vproxy.mode = { kind: 'throttle', bytesPerSecond: 3 * 1024 * 1024 };
   });
   afterAll(async () => {
     await s3proxy.stop();
-    await vproxy.stop();
-    await t.clean();
   });
 
   /** Runs the job through both proxies; `fault` runs once the first part is on its way to S3. */
   async function runWithS3Fault(idleLimit: string, fault: () => void, onLine?: (line: string) => void) {
     let faultAt = 0;
-    const run = await t.run([], { VAULT_ADDR: vproxy.url, AWS_ENDPOINT_URL: s3proxy.url, SNAPSHOT_S3_REQUEST_TIMEOUT: idleLimit }, {
+    const run = await t.run([], { VAULT_ADDR: f.proxy.url, AWS_ENDPOINT_URL: s3proxy.url, SNAPSHOT_S3_REQUEST_TIMEOUT: idleLimit }, {
       onLine: (line) => {
         if (!faultAt && line.includes('"snapshot stream started"')) {
           const started = s3proxy.bytesUp;
@@ -143,26 +155,21 @@ describe('S3 fails mid-upload', () => {
 });
 
 describe('the Raft leader killed mid-stream', () => {
-  const t = new TestBucket('leaderkill');
-  let proxy: VaultTamperProxy;
+  const f = behindVaultProxy('leaderkill');
+  const { t } = f;
   let killed: number | undefined;
-  beforeAll(async () => {
-    proxy = await new VaultTamperProxy(stack.openbao.nodes[await leaderIndex()]!.addr).start();
-  });
   afterAll(async () => {
-    await proxy.stop();
     // Put the cluster back as it was for everyone else.
     if (killed !== undefined) await startNode(killed, 90_000);
     await waitForHealthyCluster(3, 120_000);
-    await t.clean();
   }, 240_000);
 
   it('retries from the start on the new leader; one object, no orphaned upload', async () => {
     const leader = await leaderIndex();
-    proxy.upstream = stack.openbao.nodes[leader]!.addr;
-    proxy.mode = { kind: 'throttle', bytesPerSecond: 2 * 1024 * 1024 };
+    f.proxy.upstream = stack.openbao.nodes[leader]!.addr;
+    f.proxy.mode = { kind: 'throttle', bytesPerSecond: 2 * 1024 * 1024 };
     const others = stack.openbao.nodes.filter((n) => n.index !== leader).map((n) => n.addr);
-    const run = await t.run([], { VAULT_ADDR: proxy.url, VAULT_FALLBACK_ADDRS: others.join(','), VAULT_REQUEST_TIMEOUT: '10s' }, {
+    const run = await t.run([], { VAULT_ADDR: f.proxy.url, VAULT_FALLBACK_ADDRS: others.join(','), VAULT_REQUEST_TIMEOUT: '10s' }, {
       onLine: (line) => {
         if (killed === undefined && line.includes('"snapshot stream started"')) {
           killed = -1;
@@ -185,19 +192,11 @@ describe('the Raft leader killed mid-stream', () => {
 });
 
 describe('a second run while one is in progress', () => {
-  const t = new TestBucket('overlap');
-  let proxy: VaultTamperProxy;
-  beforeAll(async () => {
-    proxy = await new VaultTamperProxy(stack.openbao.nodes[await leaderIndex()]!.addr).start();
-    proxy.mode = { kind: 'throttle', bytesPerSecond: 4 * 1024 * 1024 };
-  });
-  afterAll(async () => {
-    await proxy.stop();
-    await t.clean();
-  });
+  const f = behindVaultProxy('overlap', { kind: 'throttle', bytesPerSecond: 4 * 1024 * 1024 });
+  const { t } = f;
 
   it('does not interleave: it refuses, or waits for the first and keeps its object', async () => {
-    const slow = { VAULT_ADDR: proxy.url };
+    const slow = { VAULT_ADDR: f.proxy.url };
     let second: Promise<Awaited<ReturnType<TestBucket['run']>>> | undefined;
     let waiting: Promise<Awaited<ReturnType<TestBucket['run']>>> | undefined;
     const first = await t.run([], slow, {
@@ -250,20 +249,12 @@ describe('a failure after the upload completed, before the record', () => {
 });
 
 describe('SIGTERM mid-stream', () => {
-  const t = new TestBucket('sigterm');
-  let proxy: VaultTamperProxy;
-  beforeAll(async () => {
-    proxy = await new VaultTamperProxy(stack.openbao.nodes[await leaderIndex()]!.addr).start();
-    proxy.mode = { kind: 'throttle', bytesPerSecond: 2 * 1024 * 1024 };
-  });
-  afterAll(async () => {
-    await proxy.stop();
-    await t.clean();
-  });
+  const f = behindVaultProxy('sigterm', { kind: 'throttle', bytesPerSecond: 2 * 1024 * 1024 });
+  const { t } = f;
 
   it('aborts the upload, releases the lock, revokes the token and exits 1 inside the grace period', async () => {
     let signalledAt = 0;
-    const run = await t.run([], { VAULT_ADDR: proxy.url, VAULTKEEPER_SHUTDOWN_GRACE: '20s' }, {
+    const run = await t.run([], { VAULT_ADDR: f.proxy.url, VAULTKEEPER_SHUTDOWN_GRACE: '20s' }, {
       onLine: (line, child) => {
         if (!signalledAt && line.includes('"snapshot stream started"')) {
           setTimeout(() => {
@@ -286,19 +277,12 @@ describe('SIGTERM mid-stream', () => {
 });
 
 describe('timeouts fit large snapshots', () => {
-  const t = new TestBucket('timeouts');
-  let proxy: VaultTamperProxy;
-  beforeAll(async () => {
-    proxy = await new VaultTamperProxy(stack.openbao.nodes[await leaderIndex()]!.addr).start();
-  });
-  afterAll(async () => {
-    await proxy.stop();
-    await t.clean();
-  });
+  const f = behindVaultProxy('timeouts');
+  const { t } = f;
 
   it('a stream that keeps flowing may take far longer than the idle timeout', async () => {
-    proxy.mode = { kind: 'throttle', bytesPerSecond: 3 * 1024 * 1024 };
-    const run = await t.run([], { VAULT_ADDR: proxy.url, VAULT_REQUEST_TIMEOUT: '2s' });
+    f.proxy.mode = { kind: 'throttle', bytesPerSecond: 3 * 1024 * 1024 };
+    const run = await t.run([], { VAULT_ADDR: f.proxy.url, VAULT_REQUEST_TIMEOUT: '2s' });
     expect(run.code, run.all).toBe(0);
     expect(run.summary!.attempts).toBe(1);
     // Several times the idle timeout, in one attempt.
@@ -307,8 +291,8 @@ describe('timeouts fit large snapshots', () => {
   });
 
   it('a stream that goes silent is abandoned after the idle timeout, and nothing is stored', async () => {
-    proxy.mode = { kind: 'stall', after: 6 * 1024 * 1024 };
-    const run = await t.run([], { VAULT_ADDR: proxy.url, VAULT_REQUEST_TIMEOUT: '3s', SNAPSHOT_MAX_ATTEMPTS: '2' });
+    f.proxy.mode = { kind: 'stall', after: 6 * 1024 * 1024 };
+    const run = await t.run([], { VAULT_ADDR: f.proxy.url, VAULT_REQUEST_TIMEOUT: '3s', SNAPSHOT_MAX_ATTEMPTS: '2' });
     expect(run.code, run.all).toBe(1);
     const retried = run.lines.find((l) => l.msg === 'snapshot attempt failed; retrying from the start');
     expect(JSON.stringify(retried?.err)).toContain('ETIMEDOUT');
