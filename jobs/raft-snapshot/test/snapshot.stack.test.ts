@@ -198,6 +198,48 @@ describe('S3 keys from Vault (s3.credentialsFromVault), for stores with static k
   });
 });
 
+describe('a versioned bucket (the usual setting for a backup bucket)', () => {
+  const name = `vk-versioned-${randomBytes(3).toString('hex')}`;
+  const t4 = new TestBucket('versioned', name);
+  const keepOne = { SNAPSHOT_KEEP_LAST: '1', SNAPSHOT_KEEP_DAILY: '0', SNAPSHOT_KEEP_WEEKLY: '0', SNAPSHOT_KEEP_MONTHLY: '0' };
+  const versions = async () => {
+    const { ListObjectVersionsCommand } = await import('@aws-sdk/client-s3');
+    const res = await t4.s3.send(new ListObjectVersionsCommand({ Bucket: name }));
+    return { versions: res.Versions ?? [], markers: res.DeleteMarkers ?? [] };
+  };
+  beforeAll(async () => {
+    const { CreateBucketCommand, PutBucketVersioningCommand } = await import('@aws-sdk/client-s3');
+    await t4.s3.send(new CreateBucketCommand({ Bucket: name }));
+    await t4.s3.send(new PutBucketVersioningCommand({ Bucket: name, VersioningConfiguration: { Status: 'Enabled' } }));
+  });
+  afterAll(async () => {
+    const { DeleteBucketCommand, DeleteObjectsCommand } = await import('@aws-sdk/client-s3');
+    const { versions: v, markers } = await versions();
+    const all = [...v, ...markers].map((o) => ({ Key: o.Key!, VersionId: o.VersionId! }));
+    if (all.length) await t4.s3.send(new DeleteObjectsCommand({ Bucket: name, Delete: { Objects: all } }));
+    await t4.s3.send(new DeleteBucketCommand({ Bucket: name }));
+  });
+
+  it('snapshots, prunes and takes its lock as on a plain bucket; pruned versions stay as noncurrent ones', async () => {
+    const first = await t4.run([], keepOne);
+    expect(first.code, first.all).toBe(0);
+    // The lock was deleted (a delete marker on a versioned bucket); the next run takes it again.
+    const second = await t4.run([], keepOne);
+    expect(second.code, second.all).toBe(0);
+    expect(second.summary).toMatchObject({ pruned: 1, kept: 1 });
+    const [a, b] = [String(first.summary!.key), String(second.summary!.key)];
+    expect((await t4.keys()).sort()).toEqual([b, `${b}.json`].sort());
+    const verify = await t4.run(['verify']);
+    expect(verify.code, verify.all).toBe(0);
+    expect(verify.summary).toMatchObject({ key: b, verified: true });
+    // What was pruned is hidden behind delete markers, kept by S3 until the bucket's lifecycle
+    // rules expire noncurrent versions (docs/raft-snapshot.md).
+    const { versions: v, markers } = await versions();
+    expect(v.filter((o) => o.Key === a && !o.IsLatest)).toHaveLength(1);
+    expect(markers.map((m) => m.Key)).toEqual(expect.arrayContaining([a, `${a}.json`]));
+  });
+});
+
 describe('what an earlier run left behind', () => {
   const t2 = new TestBucket('leftovers');
   afterAll(async () => {

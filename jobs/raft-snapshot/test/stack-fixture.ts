@@ -33,12 +33,14 @@ export function s3For(stack: StackInfo, endpoint = stack.aws.endpoint): S3Client
 export class TestBucket {
   readonly stack = readStack();
   readonly s3 = s3For(this.stack);
-  readonly bucket = this.stack.aws.buckets.snapshots;
+  readonly bucket: string;
   readonly prefix: string;
   /** The cluster name the job is told to use, so keys are predictable. */
   readonly cluster = 'stack';
 
-  constructor(name: string) {
+  /** A private prefix in the stack's snapshot bucket, or in `bucket` when given. */
+  constructor(name: string, bucket?: string) {
+    this.bucket = bucket ?? this.stack.aws.buckets.snapshots;
     this.prefix = `rs-test-${name}-${randomBytes(3).toString('hex')}/`;
   }
 
