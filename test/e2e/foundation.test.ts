@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createLogger } from '@vaultkeeper/runtime';
-import { VaultClient, VaultError } from '@vaultkeeper/vault';
+import { VaultClient, VaultError, clusterIdentity } from '@vaultkeeper/vault';
 import { REPO_ROOT } from '../stack/layout.ts';
 import { killLeader, leaderIndex, mintServiceAccountToken, readStack, startNode, waitForHealthyCluster } from '../stack/stack.ts';
 import { findPlantedSecrets, runJobProcess } from '../support/run-job.ts';
@@ -203,5 +203,24 @@ describe('secrets stay where they belong', () => {
     ];
     expect(runs.map((r) => r.code)).toEqual([0, 1, 0, 1, 2]);
     for (const run of runs) expect(findPlantedSecrets(run.all, { vaultToken: planted, serviceAccountJwt: jwt })).toEqual([]);
+  });
+});
+
+describe('cluster identity', () => {
+  it('every node, active or standby, reports the same cluster_id and cluster_name without a token', async () => {
+    const ids = await Promise.all(
+      readStack().openbao.nodes.map(async (n) => {
+        const c = rootClient(n.addr);
+        c.setToken('', false);
+        try {
+          return await clusterIdentity(c);
+        } finally {
+          c.close();
+        }
+      }),
+    );
+    expect(ids[0]!.id).toMatch(/^[0-9a-f-]{36}$/);
+    expect(ids[0]!.name).toBeTruthy();
+    for (const id of ids) expect({ id: id.id, name: id.name }).toEqual({ id: ids[0]!.id, name: ids[0]!.name });
   });
 });
