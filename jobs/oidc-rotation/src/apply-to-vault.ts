@@ -79,7 +79,7 @@ export async function completeChange(
   });
   const now = new Date();
   const next = held(state.data.fingerprintKey, secret, fingerprint, now);
-  const written = await rc.store.write(state.version, markCurrent(state.data, next, mode, now));
+  const written = await rc.store.writeHeld(markCurrent(state.data, next, mode, now));
   rc.metrics.observe(written.data, true);
   Object.assign(rc.summary, {
     changed: true,

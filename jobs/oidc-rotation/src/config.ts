@@ -69,13 +69,14 @@ export const rotationConfig = defineConfig({
         /** KV v2 path (inside kvMount) of the rotation record. Unset: vaultkeeper/oidc-rotation/<oidc.mount>. */
         path: kvPath('a KV path such as vaultkeeper/oidc-rotation/oidc').optional(),
         /**
-         * How long a run's claim on the record holds. Another run waits (skips) until then; a run
-         * that crashed is taken over after it. Keep it at least the Job's activeDeadlineSeconds (the
-         * chart's is 900 s), so a claim cannot run out while its run is still allowed to go on.
+         * The lease of a run's claim on the record, renewed every third of it while the run
+         * lives. A claim whose lease lapsed belongs to a run that is gone (killed, its node lost,
+         * frozen or cut off from Vault) and the next run takes it over at once. Short, so that a
+         * killed run blocks nothing for long; long enough to ride out a Vault leader election.
          */
-        lockTtlSeconds: field.seconds(1).default(900),
+        lockTtlSeconds: field.seconds(1).default(60),
       })
-      .default({ lockTtlSeconds: 900 }),
+      .default({ lockTtlSeconds: 60 }),
     churn: z
       .strictObject({
         /** Changes of the secret made outside this job within this window are counted... */
@@ -100,7 +101,7 @@ export const rotationConfig = defineConfig({
     OIDC_ROTATION_REDIRECT_URI: { path: 'oidc.redirectUri', doc: "redirect_uri for the auth_url check (default: the role's first)" },
     OIDC_ROTATION_KV_MOUNT: { path: 'kvMount', doc: 'KV v2 mount of the record and the API token (default secret)' },
     OIDC_ROTATION_RECORD_PATH: { path: 'record.path', doc: 'KV path of the rotation record (default vaultkeeper/oidc-rotation/<mount>)' },
-    OIDC_ROTATION_LOCK_TTL: { path: 'record.lockTtlSeconds', doc: "how long a run's claim on the record holds (default 15m)" },
+    OIDC_ROTATION_LOCK_TTL: { path: 'record.lockTtlSeconds', doc: "lease of a run's claim on the record, renewed while it runs (default 60s)" },
     OIDC_ROTATION_CHURN_WINDOW: { path: 'churn.windowSeconds', doc: 'window for counting outside changes of the secret (default 7d)' },
     OIDC_ROTATION_CHURN_THRESHOLD: { path: 'churn.threshold', doc: 'outside changes in the window that trigger a warning (default 2)' },
   },

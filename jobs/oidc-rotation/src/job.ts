@@ -43,7 +43,7 @@ environment.`,
     // on by default with Raft: openbao.org/docs/concepts/consistency). The record's version for
     // check-and-set and the config read-back must be the active node's, so talk to it alone.
     await vault.findActiveNode();
-    const store = new RotationRecordStore(vault, cfg.kvMount, recordPath(cfg), ctx.signal);
+    const store = new RotationRecordStore(vault, cfg.kvMount, recordPath(cfg), ctx.signal, ctx.log);
     ctx.onCleanup(async () => {
       if (await store.releaseIfHeld()) ctx.log.info({ record: store.displayPath }, 'claim on the rotation record released');
     });

@@ -42,7 +42,7 @@ export async function recoverPending(
   if ('skipped' in claimed) return { outcome, result: claimed.skipped, skipped: true };
   let configBefore;
   try {
-    rc.store.assertHeld(claimed.data);
+    rc.store.assertHeld();
     configBefore = await writeSecretToVault(rc, secret);
   } catch (err) {
     rc.metrics.observe(claimed.data, false);

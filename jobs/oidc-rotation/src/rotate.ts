@@ -52,13 +52,13 @@ export async function rotate(rc: RunContext, snap: RecordSnapshot): Promise<JobR
   try {
     configBefore = await readConfigForWrite(rc);
   } catch (err) {
-    state = await rc.store.write(state.version, withoutPending(state.data));
+    state = await rc.store.writeHeld(withoutPending(state.data));
     rc.metrics.observe(state.data, false);
     throw new JobFailure("Vault's OIDC config cannot take the new secret; nothing was changed", { cause: errorDetail(err) });
   }
 
   // 3. Authentik
-  rc.store.assertHeld(state.data);
+  rc.store.assertHeld();
   try {
     await rc.authentik.setProviderClientSecret(rc.provider.pk, secret);
   } catch (err) {
@@ -66,7 +66,7 @@ export async function rotate(rc: RunContext, snap: RecordSnapshot): Promise<JobR
     const afterPatch = await rc.authentik.getProvider(rc.provider.pk).catch(() => undefined);
     if (afterPatch?.client_secret !== secret) {
       if (afterPatch?.client_secret === authentikBefore.secret) {
-        state = await rc.store.write(state.version, withoutPending(state.data));
+        state = await rc.store.writeHeld(withoutPending(state.data));
         rc.metrics.observe(state.data, false);
         throw new JobFailure('Authentik refused the new client secret; nothing was changed: Authentik and Vault keep the current one', {
           cause: errorDetail(err),
@@ -137,7 +137,7 @@ async function afterFailedVaultWrite(
       next,
     });
   }
-  const done = await rc.store.write(state.version, withoutPending(state.data));
+  const done = await rc.store.writeHeld(withoutPending(state.data));
   rc.metrics.observe(done.data, false);
   return new JobFailure('Vault refused the new OIDC config; Authentik was put back to the previous secret: nothing changed', {
     cause: errorDetail(err),

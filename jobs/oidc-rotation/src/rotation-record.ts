@@ -5,7 +5,7 @@
 // runs cannot interleave: the second one's write fails and it backs off.
 // (KV v2: POST <mount>/data/<path> with options.cas = current version; 0 = only if absent.)
 import { randomUUID } from 'node:crypto';
-import { JobFailure, registerSecret, z } from '@vaultkeeper/runtime';
+import { JobFailure, registerSecret, z, type Logger } from '@vaultkeeper/runtime';
 import { VaultError, VaultUnreachableError, type VaultClient } from '@vaultkeeper/vault';
 
 const heldSecret = z.object({
@@ -67,8 +67,8 @@ export class RecordBusyError extends Error {
   override readonly name = 'RecordBusyError';
   constructor(
     message: string,
-    readonly holder?: string,
-    readonly expiresAt?: string,
+    /** The other run's claim, when it is a live claim that stopped this run. */
+    readonly lock?: { holder: string; acquiredAt: string; expiresAt: string },
   ) {
     super(message);
   }
@@ -79,12 +79,18 @@ export class RotationRecordStore {
   private readonly dataPath: string;
   /** The last version this run wrote, to release its claim at the end whatever happened. */
   private last: { version: number; data: RotationRecord } | undefined;
+  /** The claim's lease length, set when this run claims the record. */
+  private leaseSeconds = 0;
+  private renewTimer: NodeJS.Timeout | undefined;
+  /** Writes of this run one after the other: a renewal and a step's write must not race for one version. */
+  private queue: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly vault: VaultClient,
     kvMount: string,
     readonly path: string,
     private readonly signal?: AbortSignal,
+    private readonly log?: Logger,
   ) {
     this.dataPath = `${kvMount}/data/${path}`;
   }
@@ -120,12 +126,101 @@ export class RotationRecordStore {
   }
 
   /**
-   * Writes `data` if the record is still at `version`; returns the new version. A write that got
-   * no answer is looked up again: if our writeId is there it landed.
+   * A write by the run that holds the claim, on top of the last version it wrote (its lease
+   * renewals make new versions meanwhile). A body without this run's lock ends the claim.
    */
-  async write(version: number, data: Omit<RotationRecord, 'writeId'>, opts: { signal?: AbortSignal } = {}): Promise<{ version: number; data: RotationRecord }> {
+  writeHeld(data: Omit<RotationRecord, 'writeId'>): Promise<{ version: number; data: RotationRecord }> {
+    return this.serially(async () => {
+      if (!this.last) throw new RecordBusyError('this run does not hold the rotation record');
+      const written = await this.casWrite(this.last.version, data);
+      if (written.data.lock?.holder !== this.runId) this.stopRenewing();
+      return written;
+    });
+  }
+
+  /**
+   * Claims the record for this run (check-and-set on the version read) with a lease of
+   * `leaseSeconds`, renewed every third of it while the run lives. Refuses while another run's
+   * lease has not lapsed; a lapsed one belongs to a run that is gone (killed, frozen, cut off
+   * from Vault) and is taken over at once.
+   */
+  async acquire(snap: RecordSnapshot, initial: Omit<RotationRecord, 'writeId' | 'lock'>, leaseSeconds: number, now = new Date()): Promise<{ version: number; data: RotationRecord }> {
+    const lock = snap.data?.lock;
+    if (lock && lock.holder !== this.runId && Date.parse(lock.expiresAt) > now.getTime()) {
+      throw new RecordBusyError(`another run (${lock.holder}) holds the rotation record since ${lock.acquiredAt}, its lease renewed until ${lock.expiresAt}`, lock);
+    }
+    const base = snap.data ?? { ...initial, lock: null, writeId: '' };
+    const { writeId: _previousWrite, ...rest } = base;
+    const lease = { holder: this.runId, acquiredAt: now.toISOString(), expiresAt: new Date(now.getTime() + leaseSeconds * 1000).toISOString() };
+    const claimed = await this.serially(() => this.casWrite(snap.version, { ...rest, lock: lease }));
+    this.leaseSeconds = leaseSeconds;
+    this.stopRenewing();
+    this.renewTimer = setInterval(() => void this.renew(), (leaseSeconds * 1000) / 3);
+    // A renewal is no reason to keep the process alive.
+    this.renewTimer.unref();
+    return claimed;
+  }
+
+  /**
+   * Ends this run's claim if it still holds one (a failed run's pending change stays for the
+   * next). For cleanup: not bound to the run's signal, which SIGTERM has already aborted.
+   */
+  async releaseIfHeld(): Promise<boolean> {
+    this.stopRenewing();
+    return this.serially(async () => {
+      const last = this.last;
+      if (!last || last.data.lock?.holder !== this.runId) return false;
+      const { writeId: _w, ...rest } = last.data;
+      await this.casWrite(last.version, { ...rest, lock: null }, AbortSignal.timeout(10_000));
+      return true;
+    });
+  }
+
+  /**
+   * Throws unless this run's lease has more than a third of its length left: a renewal failed
+   * (twice, with renewals every third), and another run may take over while a change that
+   * follows is under way. Called before every change outside the record.
+   */
+  assertHeld(now = Date.now()): void {
+    const lock = this.last?.data.lock;
+    if (lock?.holder !== this.runId) throw new RecordBusyError('this run does not hold the rotation record');
+    if (Date.parse(lock.expiresAt) - now <= (this.leaseSeconds * 1000) / 3) {
+      throw new RecordBusyError(`this run could not renew its claim on the rotation record (lease until ${lock.expiresAt}); stopping before another change`);
+    }
+  }
+
+  private async renew(): Promise<void> {
+    await this.serially(async () => {
+      const last = this.last;
+      if (!last || last.data.lock?.holder !== this.runId || this.signal?.aborted) return this.stopRenewing();
+      const { writeId: _w, ...rest } = last.data;
+      const expiresAt = new Date(Date.now() + this.leaseSeconds * 1000).toISOString();
+      try {
+        await this.casWrite(last.version, { ...rest, lock: { ...last.data.lock, expiresAt } });
+      } catch (err) {
+        // Lost to another run (it saw the lease lapse): this run must change nothing more, and
+        // assertHeld says so. Anything else is tried again at the next tick.
+        if (err instanceof RecordBusyError) this.stopRenewing();
+        this.log?.warn({ record: this.dataPath, err }, 'could not renew the claim on the rotation record');
+      }
+    }).catch(() => undefined);
+  }
+
+  private stopRenewing(): void {
+    if (this.renewTimer) clearInterval(this.renewTimer);
+    this.renewTimer = undefined;
+  }
+
+  private serially<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn, fn);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** One check-and-set write. A write that got no answer is looked up again: if our writeId is there it landed. */
+  private async casWrite(version: number, data: Omit<RotationRecord, 'writeId'>, signalOverride?: AbortSignal): Promise<{ version: number; data: RotationRecord }> {
     const full: RotationRecord = { ...data, writeId: randomUUID() };
-    const signal = opts.signal ?? this.signal;
+    const signal = signalOverride ?? this.signal;
     try {
       const res = await this.vault.write(this.dataPath, { options: { cas: version }, data: full }, kvWritten, signal ? { signal } : {});
       if (!res) throw new JobFailure(`writing the rotation record ${this.dataPath} returned no version`);
@@ -140,43 +235,6 @@ export class RotationRecordStore {
         if (now?.data?.writeId === full.writeId) return (this.last = { version: now.version, data: full });
       }
       throw err;
-    }
-  }
-
-  /**
-   * Claims the record for this run (check-and-set on the version read). Refuses while another
-   * run's claim has not expired; a claim past its expiry is a crashed run's and is taken over.
-   */
-  async acquire(snap: RecordSnapshot, initial: Omit<RotationRecord, 'writeId' | 'lock'>, ttlSeconds: number, now = new Date()): Promise<{ version: number; data: RotationRecord }> {
-    const lock = snap.data?.lock;
-    if (lock && lock.holder !== this.runId && Date.parse(lock.expiresAt) > now.getTime()) {
-      throw new RecordBusyError(`another run (${lock.holder}) holds the rotation record until ${lock.expiresAt}`, lock.holder, lock.expiresAt);
-    }
-    const base = snap.data ?? { ...initial, lock: null, writeId: '' };
-    const { writeId: _previousWrite, ...rest } = base;
-    return this.write(snap.version, {
-      ...rest,
-      lock: { holder: this.runId, acquiredAt: now.toISOString(), expiresAt: new Date(now.getTime() + ttlSeconds * 1000).toISOString() },
-    });
-  }
-
-  /**
-   * Ends this run's claim if it still holds one (a failed run's pending change stays for the
-   * next). For cleanup: not bound to the run's signal, which SIGTERM has already aborted.
-   */
-  async releaseIfHeld(): Promise<boolean> {
-    const last = this.last;
-    if (!last || last.data.lock?.holder !== this.runId) return false;
-    const { writeId: _w, ...rest } = last.data;
-    await this.write(last.version, { ...rest, lock: null }, { signal: AbortSignal.timeout(10_000) });
-    return true;
-  }
-
-  /** Throws when this run's claim has run out: another run may have taken over since. */
-  assertHeld(data: RotationRecord, now = Date.now()): void {
-    if (data.lock?.holder !== this.runId) throw new RecordBusyError('this run does not hold the rotation record');
-    if (Date.parse(data.lock.expiresAt) <= now) {
-      throw new RecordBusyError(`this run's claim on the rotation record expired at ${data.lock.expiresAt}; stopping before another change (raise record.lockTtlSeconds)`);
     }
   }
 }

@@ -1,6 +1,6 @@
 // What every step of a run needs, gathered once by job.ts after the preflight passed.
 import type { AuthentikClient, OAuth2Provider } from '@vaultkeeper/authentik';
-import type { JobResult, Logger } from '@vaultkeeper/runtime';
+import { JobFailure, type JobResult, type Logger } from '@vaultkeeper/runtime';
 import type { VaultClient } from '@vaultkeeper/vault';
 import type { RotationConfig } from './config.ts';
 import { shortFingerprint } from './fingerprint.ts';
@@ -25,7 +25,11 @@ export interface RunContext {
   summary: Record<string, unknown>;
 }
 
-/** Claims the record with `body` in one check-and-set write, or says the run must skip. */
+/**
+ * Claims the record with `body` in one check-and-set write. When another run is at work: a run
+ * that found a pending change fails (it cannot finish it: logins may be failing, and that must
+ * alert, naming who holds the claim since when); a run that found nothing pending skips.
+ */
 export async function claimRecord(
   rc: RunContext,
   snap: RecordSnapshot,
@@ -35,7 +39,26 @@ export async function claimRecord(
     return await rc.store.acquire(snap.data ? { version: snap.version, data: { ...snap.data, ...body } } : snap, body, rc.cfg.record.lockTtlSeconds);
   } catch (err) {
     if (!(err instanceof RecordBusyError)) throw err;
-    rc.log.warn({ record: rc.store.displayPath, holder: err.holder, until: err.expiresAt }, `${err.message}; skipping this run`);
+    const pending = snap.data?.pending;
+    if (pending) {
+      // Lost a check-and-set race: the record as it is now tells who holds it.
+      const lock = err.lock ?? (await rc.store.read().catch(() => undefined))?.data?.lock ?? undefined;
+      rc.metrics.observe(snap.data, false);
+      throw new JobFailure(
+        `the ${pending.mode} pending in ${rc.store.displayPath} since ${pending.startedAt} cannot be finished now: ${
+          lock ? `another run (${lock.holder}) holds the claim since ${lock.acquiredAt}, its lease renewed until ${lock.expiresAt}` : 'another run changed the record meanwhile'
+        }`,
+        {
+          record: rc.store.displayPath,
+          pending: { mode: pending.mode, startedAt: pending.startedAt, runId: pending.runId },
+          ...(lock ? { holder: lock.holder, since: lock.acquiredAt, until: lock.expiresAt } : {}),
+          next: lock
+            ? `if that run is gone, its lease lapses at ${lock.expiresAt} and the next run takes over and finishes the change`
+            : 'the next run finishes the change',
+        },
+      );
+    }
+    rc.log.warn({ record: rc.store.displayPath, holder: err.lock?.holder, until: err.lock?.expiresAt }, `${err.message}; skipping this run`);
     return { skipped: { outcome: 'skipped', reason: err.message, ...rc.summary } };
   }
 }

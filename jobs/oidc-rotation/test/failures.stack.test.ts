@@ -18,6 +18,7 @@ import {
   injectFailure,
   leakedSecrets,
   login,
+  pushedGauge,
   readConfig,
   readRecord,
   runRotationJob,
@@ -171,12 +172,22 @@ describe('never half-done', () => {
     expect((await login(tb)).ok, 'between the two writes nobody can log in').toBe(false);
     expect(await authentikAccepts(tb, adopted)).toBe(false);
 
-    // While the dead run's claim has not expired, another run keeps off.
+    // While the dead run's lease has not lapsed, a run cannot finish the pending change: that is
+    // a failure (people cannot log in), never a skip, and it says who holds the claim since when.
+    const successBefore = await pushedGauge('last_success_timestamp_seconds');
     const early = await runRotationJob(tb, ['sync']);
-    expect(early.code, early.all).toBe(0);
-    expect(early.summary?.outcome).toBe('skipped');
+    expect(early.code, early.all).toBe(1);
+    expect(early.summary?.outcome).toBe('failure');
+    const stuck = failureLine(early)!;
+    expect(stuck.msg).toMatch(/pending .* cannot be finished/);
+    expect(stuck).toMatchObject({ holder: rec!.data.lock!.holder, since: expect.any(String), pending: { mode: 'rotate' } });
+    expect(await pushedGauge('pending_change'), 'pending_change pushed to the Pushgateway').toBe(1);
+    expect(await pushedGauge('last_run_outcome', 'outcome="failure"')).toBe(1);
+    expect(await pushedGauge('last_success_timestamp_seconds'), 'a stuck run is no success').toBe(successBefore);
 
-    await new Promise((r) => setTimeout(r, Math.max(0, Date.parse(rec!.data.lock!.expiresAt) - Date.now()) + 200));
+    // The dead run renews its lease no more: once it lapsed, the next run takes over at once.
+    const lapses = Date.parse((await readRecord(tb))!.data.lock!.expiresAt);
+    await new Promise((r) => setTimeout(r, Math.max(0, lapses - Date.now()) + 200));
     const next = await runRotationJob(tb, ['rotate']);
     expect(next.code, next.all).toBe(0);
     expect(next.summary).toMatchObject({ changed: true, pending: { mode: 'rotate', outcome: 'completed' } });
@@ -184,7 +195,10 @@ describe('never half-done', () => {
     expect(after?.data).toMatchObject({ pending: null, lock: null, current: { secret: pending.secret } });
     expect(await authentikSecret(tb.providerPk)).toBe(pending.secret);
     expect((await login(tb)).ok).toBe(true);
+    expect(await pushedGauge('pending_change')).toBe(0);
+    expect(await pushedGauge('last_success_timestamp_seconds')).toBeGreaterThan(successBefore ?? 0);
     expect(leakedSecrets(run, { adopted, pending: pending.secret })).toEqual([]);
+    expect(leakedSecrets(early, { adopted, pending: pending.secret })).toEqual([]);
     expect(leakedSecrets(next, { adopted, pending: pending.secret })).toEqual([]);
   });
 });

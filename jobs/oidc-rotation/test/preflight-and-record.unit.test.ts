@@ -138,7 +138,7 @@ describe('config', () => {
     expect(cfg.oidc.mount).toBe('oidc');
     expect(cfg.kvMount).toBe('secret');
     expect(cfg.authentik.apiTokenPath).toBe('vaultkeeper/authentik/api-token');
-    expect(cfg.record.lockTtlSeconds).toBe(900);
+    expect(cfg.record.lockTtlSeconds).toBe(60);
     expect(recordPath(cfg)).toBe('vaultkeeper/oidc-rotation/oidc');
     expect(recordPath(load({ OIDC_ROTATION_MOUNT: 'people' }))).toBe('vaultkeeper/oidc-rotation/people');
   });

@@ -9,6 +9,7 @@ import {
   authentikSecret,
   createTestbed,
   destroyTestbed,
+  injectFailure,
   leakedSecrets,
   login,
   readConfig,
@@ -81,7 +82,7 @@ describe('rotate', () => {
     expect(leakedSecrets(run, { secret })).toEqual([]);
   });
 
-  it('lets only one of two simultaneous runs change anything; the other skips', async () => {
+  it('lets only one of two simultaneous runs change anything; the other cannot finish the pending change and fails, naming the holder', async () => {
     tb = await createTestbed();
     const bed = tb;
     let second: Awaited<ReturnType<typeof runRotationJob>> | undefined;
@@ -98,10 +99,38 @@ describe('rotate', () => {
     });
     expect(first.code, first.all).toBe(0);
     expect(first.summary).toMatchObject({ outcome: 'success', changed: true });
-    expect(second?.code, second?.all).toBe(0);
-    expect(second?.summary).toMatchObject({ outcome: 'skipped' });
-    expect(String(second?.summary?.reason)).toMatch(/holds the rotation record/);
+    // B found A's pending rotation and a claim whose lease has not lapsed: it cannot finish it.
+    expect(second?.code, second?.all).toBe(1);
+    expect(second?.summary).toMatchObject({ outcome: 'failure' });
+    expect(JSON.stringify(second?.summary?.error)).toMatch(/holds the claim since/);
     const rec = await readRecord(bed);
+    expect(rec?.data.current?.secret).toBe(await authentikSecret(bed.providerPk));
+    expect((await login(bed)).ok).toBe(true);
+  });
+
+  it("renews a live run's claim: a run slower than the lease is not taken over", async () => {
+    tb = await createTestbed();
+    const bed = tb;
+    // Authentik's answer to the check after the writes is held back 8 s (an injected 200, what
+    // Authentik answers a valid client), four leases of 2 s: only renewals keep the claim.
+    await injectFailure({ method: 'POST', path: '/application/o/revoke/', status: 200, body: {}, times: 1, delayMs: 8000 });
+    let second: Promise<Awaited<ReturnType<typeof runRotationJob>>> | undefined;
+    const env = { OIDC_ROTATION_LOCK_TTL: '2s' };
+    const first = await runRotationJob(bed, ['rotate'], {
+      env,
+      onLine: (line) => {
+        if (line.includes("Vault's OIDC config holds the new secret; checking") && !second) {
+          second = new Promise((r) => setTimeout(r, 2500)).then(() => runRotationJob(bed, ['sync'], { env }));
+        }
+      },
+    });
+    const other = await second!;
+    expect(first.code, first.all).toBe(0);
+    expect(first.summary).toMatchObject({ outcome: 'success', changed: true });
+    expect(other.code, other.all).toBe(1);
+    expect(other.lines.findLast((l) => l.level === 'error')).toMatchObject({ holder: expect.any(String), since: expect.any(String) });
+    const rec = await readRecord(bed);
+    expect(rec?.data).toMatchObject({ pending: null, lock: null, lastChange: { mode: 'rotate' } });
     expect(rec?.data.current?.secret).toBe(await authentikSecret(bed.providerPk));
     expect((await login(bed)).ok).toBe(true);
   });

@@ -259,6 +259,18 @@ export function runRotationJob(tb: Testbed, args: string[], opts: Omit<RunJobPro
   return runJobProcess({ job: 'oidc-rotation', identity: tb.identity, args, ...opts, env: { ...tb.env, ...opts.env } });
 }
 
+/**
+ * A gauge of this job as the stack's real Pushgateway holds it now (grouped by job only, as the
+ * job pushes), e.g. `pending_change` or `last_run_outcome{outcome="failure"}`; undefined when absent.
+ */
+export async function pushedGauge(name: string, label?: string): Promise<number | undefined> {
+  const text = await (await fetch(`${readStack().pushgateway.url}/metrics`, { signal: AbortSignal.timeout(10_000) })).text();
+  const line = text
+    .split('\n')
+    .find((l) => l.startsWith(`vaultkeeper_oidc_rotation_${name}{`) && l.includes('job="vaultkeeper_oidc_rotation"') && (!label || l.includes(label)));
+  return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(' ') + 1));
+}
+
 /** Which of these secrets (and the Authentik API token) appear anywhere in what the job printed. */
 export function leakedSecrets(run: JobRun, secrets: Record<string, string | undefined>): string[] {
   const planted = Object.fromEntries(Object.entries({ ...secrets, apiToken: readStack().authentik!.apiToken }).filter((e): e is [string, string] => !!e[1]));
