@@ -1,0 +1,2 @@
+export * from './snapshot-layout.ts';
+export * from './snapshot-record.ts';
