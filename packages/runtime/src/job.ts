@@ -2,9 +2,11 @@ import { z } from 'zod';
 import { commonConfig, loadConfig, mergeSpecs, type ConfigSpec } from './config.ts';
 import { parseCommandLine, renderHelp, type OptionSpec } from './cli.ts';
 import { AbortedError, ConfigError, ExitCode, JobFailure, UsageError, isAbortError } from './errors.ts';
-import { createLogger, describeError, type Logger } from './logger.ts';
+import { CAUSE_KEYS, createLogger, describeError, withoutKeys, type Logger } from './logger.ts';
 import { JobMetrics, type Outcome } from './metrics.ts';
+import { pushgatewayDestination } from './pushgateway.ts';
 import { scrubSecrets } from './secrets.ts';
+import { routeUnhandledErrors, type UnhandledOrigin } from './unhandled-errors.ts';
 
 export interface JobResult {
   outcome?: Outcome;
@@ -87,6 +89,7 @@ export async function runJob<Shape extends z.ZodRawShape>(def: JobDefinition<Sha
 
   const log = createLogger({ job: def.name, level: config.logLevel, destination: out });
   const metrics = new JobMetrics(def.name);
+  const pushgateway = config.metrics.pushgatewayUrl ? pushgatewayDestination(config.metrics.pushgatewayUrl, metrics.groupName) : undefined;
   const controller = new AbortController();
   const cleanups: Array<() => Promise<void> | void> = [];
   const graceMs = config.shutdownGraceSeconds * 1000;
@@ -108,6 +111,23 @@ export async function runJob<Shape extends z.ZodRawShape>(def: JobDefinition<Sha
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+
+  // An unhandled rejection or exception fails the run the way SIGTERM stops it: in-flight work
+  // is aborted and cleanup (the login token's revocation) still runs, inside the grace period.
+  let unhandled: { err: unknown } | undefined;
+  let finished = false;
+  const onUnhandled = (err: unknown, origin: UnhandledOrigin) => {
+    log.error({ err, origin }, `unhandled error (${origin}): ${finished ? 'after the run' : 'ending the run as failed'}`);
+    setExit(ExitCode.failed);
+    if (finished || unhandled) return;
+    unhandled = { err };
+    controller.abort(new AbortedError(`ended by an unhandled error (${origin})`));
+    setTimeout(() => {
+      log.error({ origin }, 'cleanup did not finish inside the grace period; exiting');
+      process.exit(ExitCode.failed);
+    }, graceMs).unref();
+  };
+  routeUnhandledErrors(onUnhandled);
 
   let result: JobResult = {};
   let outcome: Outcome;
@@ -133,7 +153,9 @@ export async function runJob<Shape extends z.ZodRawShape>(def: JobDefinition<Sha
     // A bad argument noticed by the job itself (a command's own operand) is still usage: exit 2.
     if (err instanceof UsageError || err instanceof ConfigError) usage = true;
     error = describeError(controller.signal.aborted && isAbortError(err) ? controller.signal.reason : err);
-    if (err instanceof JobFailure) log.error({ err, ...err.details }, err.message);
+    // The details are the line's fields; the error they carry is the cause of `err`, never its replacement.
+    if (err instanceof JobFailure) log.error({ ...withoutKeys(err.details, CAUSE_KEYS), err }, err.message);
+    else if (unhandled && controller.signal.aborted) log.error({ err: controller.signal.reason }, 'run ended');
     else if (controller.signal.aborted) log.error({ err: controller.signal.reason }, 'run aborted');
     else log.error({ err }, 'run failed');
   }
@@ -147,14 +169,23 @@ export async function runJob<Shape extends z.ZodRawShape>(def: JobDefinition<Sha
     }
   }
 
+  // An unhandled error anywhere in the run or its cleanup fails it, whatever run() returned.
+  const failIfUnhandled = () => {
+    if (!unhandled) return;
+    outcome = 'failure';
+    error = describeError(unhandled.err);
+  };
+  failIfUnhandled();
   const durationSeconds = (Date.now() - started) / 1000;
   if (!dryRun) {
     if (result.recordRun !== false) metrics.recordRun(outcome, durationSeconds);
     else metrics.forgetRun();
-    await metrics.push(config.metrics.pushgatewayUrl, config.metrics.pushTimeoutSeconds, log);
+    await metrics.push(pushgateway, config.metrics.pushTimeoutSeconds, log);
   }
   process.off('SIGTERM', onSignal);
   process.off('SIGINT', onSignal);
+  failIfUnhandled();
+  finished = true;
 
   const { outcome: _ignored, recordRun: _notShown, ...fields } = result;
   log.info({ summary: { job: def.name, command: cli.command, outcome, dryRun, durationSeconds, ...fields, ...(error ? { error } : {}) } }, 'finished');

@@ -1,5 +1,6 @@
-import { Gauge, Pushgateway, Registry } from 'prom-client';
+import { Gauge, Registry } from 'prom-client';
 import type { Logger } from './logger.ts';
+import { pushAdd, type PushgatewayDestination } from './pushgateway.ts';
 
 export type Outcome = 'success' | 'failure' | 'skipped';
 const OUTCOMES: Outcome[] = ['success', 'failure', 'skipped'];
@@ -50,17 +51,20 @@ export class JobMetrics {
     }
   }
 
+  /** The group this job pushes to: by job only, no per-run instance label, so each push replaces the previous run's values. */
+  get groupName(): string {
+    return `vaultkeeper_${this.job.replace(/-/g, '_')}`;
+  }
+
   /** Pushes to the Pushgateway; a failed push is a warning, never the job's outcome. */
-  async push(url: string | undefined, timeoutSeconds: number, log: Logger): Promise<boolean> {
-    if (!url) return false;
-    const gateway = new Pushgateway(url, { timeout: timeoutSeconds * 1000 }, this.registry);
+  async push(dest: PushgatewayDestination | undefined, timeoutSeconds: number, log: Logger): Promise<boolean> {
+    if (!dest) return false;
     try {
-      // Grouped by job only, no per-run instance label: each push replaces the previous run's values.
-      await gateway.pushAdd({ jobName: `vaultkeeper_${this.job.replace(/-/g, '_')}` });
-      log.debug({ pushgateway: url }, 'metrics pushed');
+      await pushAdd(dest, await this.registry.metrics(), this.registry.contentType, timeoutSeconds * 1000);
+      log.debug({ pushgateway: dest.shown }, 'metrics pushed');
       return true;
     } catch (err) {
-      log.warn({ pushgateway: url, err }, 'could not push metrics to the Pushgateway');
+      log.warn({ pushgateway: dest.shown, err }, 'could not push metrics to the Pushgateway');
       return false;
     }
   }

@@ -35,3 +35,23 @@ describe('logger', () => {
     expect(line.err).toEqual({ type: 'Error', message: 'boom', status: 500 });
   });
 });
+
+describe('describeError', () => {
+  it('keeps a described cause (a JobFailure with details.err) instead of printing [object Object]', async () => {
+    const { JobFailure, describeError } = await import('../src/index.ts');
+    const cause = describeError(Object.assign(new Error('Vault GET /v1/x answered 403'), { name: 'VaultError', status: 403, path: 'x' }));
+    const d = describeError(new JobFailure('could not create', { err: cause, step: 'create' }));
+    expect(d).toEqual({ type: 'JobFailure', message: 'could not create', details: { step: 'create' }, cause: { type: 'VaultError', message: 'Vault GET /v1/x answered 403', status: 403, path: 'x' } });
+    expect(describeError({ some: 'object' })).toEqual({ message: 'a non-Error value was thrown (object)' });
+  });
+
+  it('logs only the first line of an error that carries a response (ApiException writes the body after it)', async () => {
+    const { describeError } = await import('../src/index.ts');
+    class ApiException extends Error {
+      constructor(readonly code: number, readonly body: unknown) {
+        super(`HTTP-Code: ${code}\nMessage: x\nBody: ${JSON.stringify(body)}`);
+      }
+    }
+    expect(describeError(new ApiException(409, { data: { password: 'cGxhbnRlZA==' } }))).toEqual({ type: 'ApiException', message: 'HTTP-Code: 409', code: 409 });
+  });
+});
