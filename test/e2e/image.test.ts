@@ -3,12 +3,14 @@
 // and every job then runs from there with nothing but `node`: no node_modules anywhere, an empty
 // environment. The esbuild metafile of each bundle shows that no dev-only package went in.
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../stack/layout.ts';
 import { CHART_DIR, buildBundles, readDockerfile, run, runnableJobs, stageImage } from '../helm/chart.ts';
+import { mintServiceAccountToken, stackEnv } from '../stack/stack.ts';
 
 let imageRoot = '';
 let built: string[] = [];
@@ -115,6 +117,27 @@ describe('the files the image gets, in a clean folder, with nothing but node', (
       expect(line.issues.map((i) => i.field)).toContain('vault.address');
     });
   }
+});
+
+describe('a bundled job run against the stack', () => {
+  // Node warns about url.parse() (DEP0169) only for code outside node_modules, so only a bundle
+  // shows it: prom-client's Pushgateway client called it on every push, a non-JSON line on stderr.
+  it('prints JSON lines only, nothing on stderr (no DEP0169 url.parse warning), and pushes its metrics', async () => {
+    if (!built.includes('kms-probe')) throw new Error('kms-probe did not build');
+    const dir = mkdtempSync(join(tmpdir(), 'vk-image-run-'));
+    try {
+      writeFileSync(join(dir, 'token'), await mintServiceAccountToken('vaultkeeper', 'vaultkeeper-kms-probe', { audience: 'vault' }), { mode: 0o600 });
+      const env = { ...stackEnv(), VAULT_AUTH_ROLE: 'vaultkeeper-kms-probe', VAULT_AUTH_TOKEN_PATH: join(dir, 'token'), KMS_PROBE_TABLE: 'false', LOG_LEVEL: 'debug' };
+      const r = await runStaged(['kms-probe'], env);
+      expect(r.stderr).toBe('');
+      expect(r.code, r.stdout).toBe(0);
+      const lines = r.stdout.split('\n').filter((l) => l !== '');
+      expect(lines.filter((l) => !l.startsWith('{'))).toEqual([]);
+      expect(lines.map((l) => (JSON.parse(l) as { msg: string }).msg)).toContain('metrics pushed');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
 
 describe('the bundles carry no dev dependencies', () => {
