@@ -149,7 +149,7 @@ export async function rotate(d: RotationDeps): Promise<RotationResult> {
     await d.issuer.prove(credential, d.signal);
     log.info({ accessor: credential.accessor }, 'the new credential works');
   } catch (err) {
-    await rollBack(d, state, base, credential, delivery);
+    await rollBack(d, state, base, credential);
     throw new JobFailure('delivery or proof of the new break-glass credential failed: it was revoked and the previous one kept', {
       err: describeError(err),
       step: err instanceof ProofFailed ? `proof:${err.check}` : 'delivery',
@@ -210,18 +210,20 @@ function pendingOf(intent: PendingCredential, c: BreakGlassCredential): PendingC
   return { ...intent, accessor: c.accessor, createdAt: c.createdAt, expiresAt: c.expiresAt, fingerprint: c.fingerprint };
 }
 
-/** Undo a failed delivery: take the copy back from the sink, revoke the new credential, forget it. */
-async function rollBack(d: RotationDeps, state: StoredState, base: StateRecord, credential: BreakGlassCredential, delivery: Delivery | undefined): Promise<void> {
+/**
+ * Undo a failed delivery: take every copy of the new credential back out of the sink, revoke it,
+ * forget it. Always asked of the sink, even when `deliver` threw: its write may have landed with
+ * the answer lost (or SIGTERM cut the wait, or the SDK repeated it).
+ */
+async function rollBack(d: RotationDeps, state: StoredState, base: StateRecord, credential: BreakGlassCredential): Promise<void> {
   const { log } = d;
-  if (delivery) {
-    try {
-      await d.sink.undo(delivery, uncancellable());
-      log.warn({ sink: delivery.location }, 'took the failed delivery back out of the sink');
-    } catch (err) {
-      // The record keeps the pending credential's fingerprint; the next run sees that the sink no
-      // longer holds the recorded credential and rotates.
-      log.error({ err, sink: delivery.location }, 'could not take the failed delivery back: the sink may hold a revoked credential until the next run');
-    }
+  try {
+    const taken = await d.sink.undo(credential, uncancellable());
+    if (taken) log.warn({ sink: d.sink.name, accessor: credential.accessor, copies: taken }, 'took the failed delivery back out of the sink');
+  } catch (err) {
+    // The record keeps the pending credential's fingerprint; the next run sees that the sink no
+    // longer holds the recorded credential and rotates.
+    log.error({ err, sink: d.sink.name, accessor: credential.accessor }, 'could not take the failed delivery back: the sink may hold a revoked credential until the next run');
   }
   try {
     const r = await d.issuer.revoke(credential.accessor, uncancellable());
@@ -287,10 +289,10 @@ async function recoverPending(d: RotationDeps, state: StoredState): Promise<{ st
     return { state: next, recovered: `finished-rotation:${p.accessor}` };
   }
 
-  if (holdsPending) {
-    // Delivered, then died or was revoked: put the copy before it back.
-    await d.sink.undo(held.delivery, uncancellable());
-  }
+  // Delivered (perhaps unanswered, perhaps below a retry's copy), then died or was revoked:
+  // every copy goes, so the one before is current again.
+  const taken = await d.sink.undo({ accessor: p.accessor }, uncancellable());
+  if (taken) log.warn({ sink: d.sink.name, accessor: p.accessor, copies: taken }, 'took the unfinished run\'s delivery back out of the sink');
   if (status.alive) {
     const r = await issuer.revoke(p.accessor, uncancellable());
     log.warn({ accessor: p.accessor, pendingRunId: p.runId, result: r }, 'revoked the credential an unfinished run created but never delivered');

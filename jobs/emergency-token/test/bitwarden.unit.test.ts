@@ -91,8 +91,10 @@ describe('BitwardenSink (logic)', () => {
     const { api, state } = recordingApi();
     const sink = new BitwardenSink(api, settings, instructions);
     await sink.preflight();
-    await sink.deliver(credential());
-    await sink.undo();
+    const delivered = credential();
+    await sink.deliver(delivered);
+    expect(await sink.undo(credential()), 'another credential: not ours to take back').toBe(0);
+    expect(await sink.undo(delivered)).toBe(1);
     expect(state.value).toBe('the previous credential');
     expect(state.note).toBe('kept by hand');
   });

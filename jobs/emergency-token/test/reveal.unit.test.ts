@@ -29,7 +29,7 @@ function holding(c: BreakGlassCredential | undefined): CredentialSink {
     deliver: async () => ({ location: 'memory://x', version: '1' }),
     readBack: async () => c!,
     current: async () => (c ? { delivery: { location: 'memory://x?v=1', version: '1' }, credential: c } : undefined),
-    undo: async () => undefined,
+    undo: async () => 0,
   };
 }
 

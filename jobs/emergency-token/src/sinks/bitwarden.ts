@@ -99,12 +99,15 @@ export class BitwardenSink implements CredentialSink {
     return { delivery: this.deliveryOf(secret), credential: { ...rest, secret: secret.value } };
   }
 
-  async undo(): Promise<void> {
+  async undo(credential: Pick<BreakGlassCredential, 'accessor'>): Promise<number> {
+    // One value, no versions: it is ours to put back only while it holds this credential.
+    if ((await this.current())?.credential.accessor !== credential.accessor) return 0;
     const prev = this.previous;
     if (!prev) throw new SinkError(this.name, 'undo', 'nothing to put back: the secret was never read before the delivery');
     await this.step('undo', () =>
       this.api.update(this.settings.organizationId, this.settings.secretId, prev.key, prev.value, prev.note, prev.projectId ? [prev.projectId] : []),
     );
+    return 1;
   }
 
   private async login(): Promise<void> {

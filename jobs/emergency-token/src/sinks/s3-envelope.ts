@@ -3,6 +3,8 @@ import {
   DeleteObjectCommand,
   GetBucketVersioningCommand,
   GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectVersionsCommand,
   PutObjectCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
@@ -102,12 +104,31 @@ export class S3EnvelopeSink implements CredentialSink {
     return this.fetch(undefined, 'read', signal);
   }
 
-  async undo(delivery: Delivery, signal?: AbortSignal): Promise<void> {
-    // Deleting a specific version removes it for good (no delete marker); the one before it
-    // becomes the current object again. Needs s3:DeleteObjectVersion.
-    await this.step('undo', () =>
-      this.s3.send(new DeleteObjectCommand({ Bucket: this.settings.bucket, Key: this.settings.key, VersionId: delivery.version }), { abortSignal: signal }),
-    );
+  async undo(credential: Pick<BreakGlassCredential, 'accessor'>, signal?: AbortSignal): Promise<number> {
+    // S3 lists the versions of a key newest first. Every version from the newest down that
+    // carries this credential's accessor (user metadata, set by deliver) is ours: the delivery's,
+    // an unanswered PUT's, an SDK retry's. Deleting a version removes it for good (no delete
+    // marker) and the one before becomes current. The first version of another credential ends
+    // the walk: what lies below it is history. Needs s3:ListBucketVersions on the bucket,
+    // s3:GetObjectVersion and s3:DeleteObjectVersion on the key.
+    const { bucket, key } = this.settings;
+    let taken = 0;
+    let markers: { KeyMarker?: string; VersionIdMarker?: string } = {};
+    for (;;) {
+      const page = await this.step('undo', () =>
+        this.s3.send(new ListObjectVersionsCommand({ Bucket: bucket, Prefix: key, MaxKeys: 20, ...markers }), { abortSignal: signal }),
+      );
+      for (const v of (page.Versions ?? []).filter((v) => v.Key === key && v.VersionId)) {
+        const head = await this.step('undo', () =>
+          this.s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key, VersionId: v.VersionId }), { abortSignal: signal }),
+        );
+        if (head.Metadata?.accessor !== credential.accessor) return taken;
+        await this.step('undo', () => this.s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: key, VersionId: v.VersionId }), { abortSignal: signal }));
+        taken++;
+      }
+      if (!page.IsTruncated || page.NextKeyMarker !== key) return taken;
+      markers = { KeyMarker: page.NextKeyMarker, ...(page.NextVersionIdMarker ? { VersionIdMarker: page.NextVersionIdMarker } : {}) };
+    }
   }
 
   private async fetch(versionId: string | undefined, step: string, signal?: AbortSignal) {

@@ -18,8 +18,13 @@ export interface CredentialSink {
   readBack(delivery: Delivery, signal?: AbortSignal): Promise<BreakGlassCredential>;
   /** What an operator would get now (reveal, and a later run's crash recovery); undefined when empty. */
   current(signal?: AbortSignal): Promise<{ delivery: Delivery; credential: BreakGlassCredential } | undefined>;
-  /** Takes a failed delivery away so that the copy before it is current again. */
-  undo(delivery: Delivery, signal?: AbortSignal): Promise<void>;
+  /**
+   * Takes every copy of `credential` out of the sink, so that the copy before them is current
+   * again; returns how many it took (0: the sink holds none). By the credential, not by a
+   * delivery: a write that landed but whose answer was lost (or cut by SIGTERM, or repeated by a
+   * retry) left copies the job never got a version of.
+   */
+  undo(credential: Pick<BreakGlassCredential, 'accessor'>, signal?: AbortSignal): Promise<number>;
 }
 
 /** The sink failed; `step` says which part (preflight, deliver, read-back, undo). */
