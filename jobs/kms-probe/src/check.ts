@@ -14,6 +14,7 @@ export const FAILURE_CLASSES = [
   'key-unusable', // disabled, pending deletion, pending import, not found, wrong kind of key
   'throttled', // request quota exceeded
   'sealed', // a Vault node is sealed (or was never initialised)
+  'no-quorum', // fewer than a majority of the Raft voters are up and unsealed: no leader can be elected
   'degraded', // cluster health: no/more than one active node, lost voters, failure tolerance, disagreement
   'stale', // another job's work is too old (snapshot) or about to expire (break-glass token)
   'other',
@@ -27,6 +28,7 @@ export const CLASS_LABEL: Record<FailureClass, string> = {
   'key-unusable': 'key unusable',
   throttled: 'throttled',
   sealed: 'sealed',
+  'no-quorum': 'no quorum',
   degraded: 'degraded',
   stale: 'stale',
   other: 'other',
@@ -48,7 +50,7 @@ export function failed(cls: FailureClass, reason: string, extra: { notes?: strin
 }
 
 /** The first class in this order wins when one check sees several problems. */
-const CLASS_PRIORITY: FailureClass[] = ['key-unusable', 'denied', 'unreachable', 'throttled', 'sealed', 'degraded', 'stale', 'other'];
+const CLASS_PRIORITY: FailureClass[] = ['key-unusable', 'no-quorum', 'denied', 'unreachable', 'throttled', 'sealed', 'degraded', 'stale', 'other'];
 
 export function worstClass(classes: FailureClass[]): FailureClass {
   return CLASS_PRIORITY.find((c) => classes.includes(c)) ?? 'other';

@@ -15,6 +15,17 @@ export function vaultFailureOutcome(err: unknown, context: string): CheckOutcome
     return failed('other', `${context}: Vault answered ${err.status}`, { details: { path: err.path, errors: err.errors } });
   }
   if (err instanceof VaultResponseShapeError) return failed('other', `${context}: unexpected answer (${err.issues.join('; ')})`);
-  if (err instanceof Error && (err.name === 'AbortError' || err.name === 'TimeoutError')) return failed('unreachable', `${context}: no answer in time`);
+  if (isTimeout(err)) return failed('unreachable', `${context}: no answer in time`);
   return failed('other', `${context}: ${err instanceof Error ? err.message : String(err)}`);
+}
+
+/**
+ * A call that ran out of time: the signal's own TimeoutError/AbortError, or the runtime retry
+ * helper's AbortedError, which carries the signal's reason in its message ("TimeoutError: ...").
+ */
+function isTimeout(err: unknown): boolean {
+  if (typeof err !== 'object' || err === null) return false;
+  const { name, message } = err as { name?: unknown; message?: unknown };
+  if (name === 'AbortError' || name === 'TimeoutError') return true;
+  return name === 'AbortedError' && typeof message === 'string' && message.startsWith('TimeoutError');
 }

@@ -97,11 +97,14 @@ nothing (--dry-run only skips the metrics push).`,
       }),
       raft: check('raft', (err) => vaultFailureOutcome(err, 'autopilot state'), async (s) => {
         const v = await vault;
-        if (!v.client || !v.authenticated) return v.loginFailure ?? failed('other', 'no Vault client');
+        // Not logged in, raft still asks the nodes what needs no token: that is how a lost quorum shows.
+        if (!v.client) return v.loginFailure ?? failed('other', 'no Vault client');
         const topo = await topology;
         return checkRaft(
           {
             client: v.client,
+            authenticated: v.authenticated,
+            ...(v.loginFailure ? { loginFailure: v.loginFailure } : {}),
             alternates: topo?.targets ?? [],
             callTimeoutSeconds: cfg.nodes.callTimeoutSeconds,
             expectedVoters: cfg.raft.expectedVoters,

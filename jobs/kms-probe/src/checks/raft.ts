@@ -2,8 +2,10 @@
 // tolerance, voters, leader, and every server that is failed, behind or missing, by name.
 import { VaultUnreachableError, type VaultClient } from '@vaultkeeper/vault';
 import { z } from '@vaultkeeper/runtime';
-import { failedMany, type CheckOutcome, type Problem } from '../check.ts';
+import { failed, failedMany, type CheckOutcome, type Problem } from '../check.ts';
+import { vaultFailureOutcome } from '../classify-vault-error.ts';
 import type { ProbeTarget } from '../vault-topology.ts';
+import { probeNode, type NodeReport } from './vault-nodes.ts';
 
 export const autopilotStateSchema = z.looseObject({
   healthy: z.boolean(),
@@ -29,6 +31,10 @@ export type AutopilotState = z.infer<typeof autopilotStateSchema>;
 
 export interface RaftCheckInput {
   client: VaultClient;
+  /** False when login failed: autopilot cannot be asked, the nodes' unauthenticated endpoints can. */
+  authenticated: boolean;
+  /** Why login failed: the verdict when the nodes' own answers do not explain more. */
+  loginFailure?: CheckOutcome;
   /** Nodes to ask when the client's own node does not answer (autopilot state is served by any unsealed node). */
   alternates: ProbeTarget[];
   callTimeoutSeconds: number;
@@ -37,8 +43,67 @@ export interface RaftCheckInput {
 }
 
 export async function checkRaft(input: RaftCheckInput, signal: AbortSignal): Promise<CheckOutcome> {
-  const state = await readAutopilotState(input, signal);
+  if (!input.authenticated) return judgeFromNodes(input, input.loginFailure ?? failed('other', 'not logged in'), signal);
+  let state: AutopilotState;
+  try {
+    state = await readAutopilotState(input, signal);
+  } catch (err) {
+    if (signal.aborted) throw err;
+    return judgeFromNodes(input, vaultFailureOutcome(err, 'autopilot state'), signal);
+  }
   return judgeRaft(state, input);
+}
+
+/**
+ * Autopilot cannot be asked (no login, or no answer): a Vault without quorum is exactly that case,
+ * since a login or a read on a standby waits for an active node that is never elected. What each
+ * node says without a token (sys/health, sys/seal-status, sys/seal-backend-status) still tells
+ * whether a leader can exist.
+ */
+async function judgeFromNodes(input: RaftCheckInput, why: CheckOutcome, signal: AbortSignal): Promise<CheckOutcome> {
+  const probe = { client: input.client, authenticated: false, callTimeoutSeconds: input.callTimeoutSeconds };
+  const reports = await Promise.all(input.alternates.map((t) => probeNode(probe, t, signal)));
+  return judgeQuorum(reports, { expectedVoters: input.expectedVoters, why });
+}
+
+/**
+ * The verdict on quorum from the nodes' unauthenticated answers (pure: unit-tested). A verdict
+ * needs every expected voter among the nodes asked: with fewer addresses (vault.address alone) a
+ * node that does not answer may be up and simply not asked.
+ *   - an active node answers: the nodes do not explain the failure; `why` stands.
+ *   - no active node, fewer than a majority of the voters up and unsealed: no quorum (Raft cannot
+ *     elect a leader until enough of them are back).
+ *   - no active node, a majority up: no active node (an election in progress, or stuck).
+ */
+export function judgeQuorum(reports: NodeReport[], opts: { expectedVoters: number; why: CheckOutcome }): CheckOutcome {
+  const notes = reports.map(describeReport);
+  const why = opts.why.status === 'fail' ? opts.why.summary : undefined;
+  const withWhy = (o: CheckOutcome): CheckOutcome => ({ ...o, notes: [...(o.notes ?? []), ...notes, ...(why ? [why] : [])] });
+  const voters = opts.expectedVoters > 0 ? opts.expectedVoters : reports.length;
+  const up = reports.filter((r) => !r.error && r.initialized !== false && r.sealed === false);
+  const active = up.filter((r) => r.healthStatus === 200);
+  const details = { source: 'unauthenticated node endpoints', expectedVoters: voters, up: up.map((r) => r.name), active: active.map((r) => r.name) };
+  if (active.length > 0 || reports.length < voters || voters === 0) return withWhy({ ...opts.why, details: { ...opts.why.details, ...details } });
+
+  const states = reports.map((r) => `${r.name} ${stateOf(r)}`);
+  const majority = Math.floor(voters / 2) + 1;
+  if (up.length < majority) {
+    return withWhy(
+      failed('no-quorum', `${up.length} of ${voters} voters answer (${states.join('; ')}), ${majority} needed: no active node`, { details }),
+    );
+  }
+  return withWhy(failed('degraded', `no active node (${states.join('; ')})`, { details }));
+}
+
+function stateOf(r: NodeReport): string {
+  if (r.error) return r.error.reason === 'no answer in time' ? 'not answering' : `unreachable (${r.error.reason})`;
+  if (r.initialized === false) return 'uninitialised';
+  if (r.sealed) return 'sealed';
+  return r.role ?? 'unknown';
+}
+
+function describeReport(r: NodeReport): string {
+  return `${r.name}: ${stateOf(r)}${r.sealBackend && r.sealBackend !== 'not offered' ? `, seal backend ${r.sealBackend}` : ''}`;
 }
 
 async function readAutopilotState(input: RaftCheckInput, signal: AbortSignal): Promise<AutopilotState> {

@@ -65,11 +65,12 @@ async function callNode(input: NodeProbeInput, target: ProbeTarget, path: string
 
 export async function probeNode(input: NodeProbeInput, target: ProbeTarget, signal: AbortSignal): Promise<NodeReport> {
   const report: NodeReport = { name: target.name, address: target.address };
-  // seal-status and health are unauthenticated on every version: they work even when login did not.
+  // All three are unauthenticated (seal-backend-status in Vault 1.15+; OpenBao has none): they
+  // answer even when login did not, which is what matters on the day the cluster is half down.
   const [seal, health, backend] = await Promise.allSettled([
     callNode(input, target, 'sys/seal-status', signal),
     callNode(input, target, 'sys/health', signal, HEALTH_ACCEPT),
-    input.authenticated ? callNode(input, target, 'sys/seal-backend-status', signal, [400, 403, 404, 405, 503]) : Promise.resolve(undefined),
+    callNode(input, target, 'sys/seal-backend-status', signal, [400, 403, 404, 405, 503]),
   ]);
   if (seal.status === 'rejected' && health.status === 'rejected') {
     if (signal.aborted) throw seal.reason;
@@ -98,8 +99,7 @@ export async function probeNode(input: NodeProbeInput, target: ProbeTarget, sign
   } else {
     report.role = 'unknown';
   }
-  if (!input.authenticated) report.sealBackend = 'not checked (not logged in)';
-  else if (backend.status === 'rejected') report.sealBackend = `unknown (${shortError(backend.reason)})`;
+  if (backend.status === 'rejected') report.sealBackend = `unknown (${shortError(backend.reason)})`;
   else if (backend.value) {
     const { status, body } = backend.value;
     // OpenBao has no such endpoint ("unsupported path"): the feature is absent, nothing failed.
