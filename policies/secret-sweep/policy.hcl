@@ -11,6 +11,17 @@ path "secret/metadata/*" {
   capabilities = ["read", "list"]
 }
 
+# The other jobs' own records (break-glass state, OIDC rotation record): copies of credentials
+# the sweep never needs and never counts as evidence of a migration. Deny wins over the
+# globs above.
+path "secret/data/vaultkeeper/emergency-token/*" {
+  capabilities = ["deny"]
+}
+
+path "secret/data/vaultkeeper/oidc-rotation/*" {
+  capabilities = ["deny"]
+}
+
 # Its backups: the more specific path wins over secret/data/* above.
 path "secret/data/vaultkeeper/secret-sweep/backup/*" {
   capabilities = ["create", "read", "update"]

@@ -103,7 +103,7 @@ function jobSchema(config: { relaxed: Json; strict: Json }): Json {
       serviceAccount: obj({ create: bool, name: str({ pattern: DNS_SUBDOMAIN, maxLength: 253 }), annotations: stringMap }),
       vault: obj({ role: str({ minLength: 1 }) }),
       kubernetesApiAccess: bool,
-      rbac: obj({ create: bool, rules: { type: 'array', items: { $ref: '#/definitions/policyRule' } }, remediationRules: { type: 'array', items: { $ref: '#/definitions/policyRule' } } }),
+      rbac: obj({ create: bool, rules: { type: 'array', items: { $ref: '#/definitions/policyRule' } }, clusterRules: { type: 'array', items: { $ref: '#/definitions/policyRule' } }, remediationRules: { type: 'array', items: { $ref: '#/definitions/policyRule' } } }),
       config: config.relaxed,
       networkPolicy: obj({ egress: { type: 'array', items: egressTarget } }),
       ...jobSettings,

@@ -8,6 +8,21 @@ const kvSource = z
 
 const kvPathSegment = z.string().regex(/^[A-Za-z0-9_.\-/]+$/, 'must be a KV path such as vaultkeeper/secret-sweep/backup');
 
+/**
+ * Where vaultkeeper's jobs write their own records and backups (in mount `secret`, by default):
+ * copies of credentials, never evidence that a Secret was migrated. `vaultKv.exclude` adds the
+ * paths of an install that moved them.
+ */
+export const OWN_RECORDS = ['secret:vaultkeeper/secret-sweep/', 'secret:vaultkeeper/oidc-rotation/', 'secret:vaultkeeper/emergency-token/'];
+
+const isOwnRecord = (target: string) => OWN_RECORDS.some((r) => `${target}/`.startsWith(r));
+
+/** `<namespace>/<name>=<mount>:<path>`: the operator's word that this Secret moved to that KV secret. */
+const kvMapping = z
+  .string({ error: 'must be <namespace>/<name>=<mount>:<path>' })
+  .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?\/[a-z0-9]([-.a-z0-9]*[a-z0-9])?=[A-Za-z0-9][A-Za-z0-9_.\-/]*:[A-Za-z0-9_.\-/]*[A-Za-z0-9_.\-]$/, 'must be <namespace>/<name>=<mount>:<path>, e.g. shop/db=secret:apps/shop/db')
+  .refine((m) => !isOwnRecord(m.slice(m.indexOf('=') + 1)), "must not point into vaultkeeper's own records (secret:vaultkeeper/…)");
+
 export const FAIL_ON = ['leftover', 'not-in-vault', 'partly-migrated', 'migrated', 'in-use', 'annotation-copy', 'helm-copy'] as const;
 export type FailOn = (typeof FAIL_ON)[number];
 
@@ -37,8 +52,16 @@ export const sweepConfig = mergeSpecs(
           sources: field.list(kvSource).default(['secret:']),
           /** Parallel KV reads while indexing. */
           concurrency: field.int(1, 64).default(8),
+          /** Shorter values (bytes) are never evidence of migration on their own: they match by chance. */
+          minValueLength: field.int(1, 1024).default(8),
+          /** Literals that are never evidence on their own, besides the built-in ones (true, admin, localhost…). */
+          commonValues: field.list(field.nonEmpty()).default([]),
+          /** `<namespace>/<name>=<mount>:<path>`: compare that Secret with that KV secret only. */
+          mappings: field.list(kvMapping).default([]),
+          /** More subtrees never indexed, `<mount>:<prefix>` (where an install keeps vaultkeeper's records elsewhere). */
+          exclude: field.list(kvSource).default([]),
         })
-        .default({ sources: ['secret:'], concurrency: 8 }),
+        .default({ sources: ['secret:'], concurrency: 8, minValueLength: 8, commonValues: [], mappings: [], exclude: [] }),
       ignore: z
         .strictObject({
           /** Glob patterns (`*`, `?`) of namespaces. */
@@ -88,6 +111,10 @@ export const sweepConfig = mergeSpecs(
       SWEEP_NAMESPACES: { path: 'namespaces', doc: 'comma-separated namespaces to sweep (default: all)' },
       SWEEP_KV_SOURCES: { path: 'vaultKv.sources', doc: 'comma-separated <mount>:<prefix> KV v2 locations to compare with (default secret:)' },
       SWEEP_KV_CONCURRENCY: { path: 'vaultKv.concurrency', doc: 'parallel KV reads while indexing (default 8)' },
+      SWEEP_MIN_VALUE_LENGTH: { path: 'vaultKv.minValueLength', doc: 'shortest value (bytes) that counts as evidence of migration on its own (default 8)' },
+      SWEEP_COMMON_VALUES: { path: 'vaultKv.commonValues', doc: 'comma-separated literals never counted as evidence, besides true, false, numbers, admin, localhost…' },
+      SWEEP_KV_MAPPINGS: { path: 'vaultKv.mappings', doc: 'comma-separated <namespace>/<name>=<mount>:<path>: the KV secret a Secret moved to' },
+      SWEEP_KV_EXCLUDE: { path: 'vaultKv.exclude', doc: "comma-separated <mount>:<prefix> never indexed, besides the backups and vaultkeeper's own records" },
       SWEEP_IGNORE_NAMESPACES: { path: 'ignore.namespaces', doc: 'comma-separated namespace globs to ignore' },
       SWEEP_IGNORE_NAMES: { path: 'ignore.names', doc: 'comma-separated name or namespace/name globs to ignore' },
       SWEEP_IGNORE_LABELS: { path: 'ignore.labels', doc: 'comma-separated key=value or key label rules to ignore' },
@@ -115,4 +142,15 @@ export interface KvSource {
 export function parseKvSource(s: string): KvSource {
   const i = s.indexOf(':');
   return { mount: s.slice(0, i).replace(/\/+$/, ''), prefix: s.slice(i + 1).replace(/^\/+/, '') };
+}
+
+/** `ns/name=mount:path` entries as a map from `ns/name` to the logical path `mount/path`. */
+export function parseMappings(mappings: string[]): Map<string, { source: KvSource; logical: string }> {
+  const out = new Map<string, { source: KvSource; logical: string }>();
+  for (const m of mappings) {
+    const eq = m.indexOf('=');
+    const source = parseKvSource(m.slice(eq + 1));
+    out.set(m.slice(0, eq), { source, logical: `${source.mount}/${source.prefix}` });
+  }
+  return out;
 }

@@ -3,14 +3,17 @@ import { classifySecret, type ClassifyContext } from './classify-secret.ts';
 import { decodeHelmRelease, HelmDecodeError } from './helm-release.ts';
 import { LAST_APPLIED, lastAppliedCopy } from './last-applied.ts';
 import type { SecretEntry } from './report.ts';
-import type { UsageIndex } from './find-usage.ts';
-import type { VaultIndex } from './vault-index.ts';
+import { markerRefs } from './consumers.ts';
+import type { UsageEntry, UsageIndex } from './find-usage.ts';
+import type { MigrationResult, VaultIndex } from './vault-index.ts';
 
 export interface InspectContext {
   classify: ClassifyContext;
   usage: UsageIndex;
   index: VaultIndex;
   helm: { minValueLength: number; maxReleaseBytes: number };
+  /** `namespace/name` → the logical KV path the operator mapped the Secret to. */
+  mappings: Map<string, { logical: string }>;
 }
 
 export interface Inspection {
@@ -37,16 +40,18 @@ export function inspectSecret(secret: V1Secret, ctx: InspectContext): Inspection
 
   if (c.class === 'leftover') {
     const values = Object.entries(data).map(([key, b64]) => ({ key, bytes: Buffer.from(b64, 'base64') }));
-    const vault = ctx.index.compare(values);
-    const used = ctx.usage.usedBy(namespace, name);
+    const vault = ctx.index.compare(values, ctx.mappings.get(`${namespace}/${name}`)?.logical);
+    const used = usedBy(ctx.usage.usedBy(namespace, name), meta.labels);
+    const unknown = ctx.usage.unknownFor(namespace);
     entry.keys = Object.keys(data);
     entry.vault = vault;
     entry.inUse = used !== undefined;
     if (used) entry.usedBy = used;
+    if (unknown.length) entry.usageUnknown = unknown;
     const owners = meta.ownerReferences ?? [];
-    deletable = vault.status === 'migrated' && !used && owners.length === 0;
+    deletable = vault.status === 'migrated' && !used && owners.length === 0 && unknown.length === 0;
     if (deletable) entry.deletable = true;
-    entry.advice = advise(vault.status, vault.path, vault.missingKeys, used?.refs.map((r) => `${r.kind} ${r.name}`), owners.map((o) => `${o.kind} ${o.name}`));
+    entry.advice = advise(vault, used?.refs.map((r) => `${r.kind} ${r.name}`), owners.map((o) => `${o.kind} ${o.name}`), unknown);
   }
 
   // Any class: a managed TLS Secret first created with `kubectl apply` keeps its first key here.
@@ -70,6 +75,8 @@ export function inspectSecret(secret: V1Secret, ctx: InspectContext): Inspection
       const inVault: Array<{ where: string; path: string; field: string }> = [];
       let count = 0;
       for (const v of rel.values) {
+        // A common literal of a release (`enabled`, `localhost`) says nothing about Vault.
+        if (ctx.index.isWeak(v.bytes ?? v.text!)) continue;
         const loc = (v.bytes ? ctx.index.locate(v.bytes) : ctx.index.locateText(v.text!))[0];
         if (!loc) continue;
         count++;
@@ -90,17 +97,30 @@ export function inspectSecret(secret: V1Secret, ctx: InspectContext): Inspection
   return { entry, deletable };
 }
 
-function advise(status: string, path: string | undefined, missing: string[], usedBy: string[] | undefined, owners: string[]): string {
+/** Who uses it: the consumers found in the cluster, and a controller's marker on the Secret itself. */
+function usedBy(found: UsageEntry | undefined, labels: Record<string, string> | undefined): UsageEntry | undefined {
+  const markers = markerRefs(labels);
+  if (markers.length === 0) return found;
+  return { count: (found?.count ?? 0) + markers.length, refs: [...markers, ...(found?.refs ?? [])].slice(0, 10) };
+}
+
+function advise(vault: MigrationResult, usedBy: string[] | undefined, owners: string[], unknown: string[]): string {
   const users = usedBy?.length ? usedBy.join(', ') : undefined;
-  switch (status) {
+  const at = vault.path ? ` at ${vault.path}` : '';
+  const where = () => vault.found.map((f) => `${f.key} at ${f.path}`).join(', ');
+  switch (vault.status) {
     case 'migrated':
-      if (users) return `in Vault${path ? ` at ${path}` : ''}, but still used by ${users}: the app still reads the old Secret; move it to Vault, then delete`;
-      if (owners.length) return `in Vault${path ? ` at ${path}` : ''}, but owned by ${owners.join(', ')}: its owner may recreate it; not deleted`;
-      return `in Vault${path ? ` at ${path}` : ''} and unused: safe to delete (--delete-migrated backs it up first)`;
+      if (users) return `in Vault${at}, but still used by ${users}: the app still reads the old Secret; move it to Vault, then delete`;
+      if (owners.length) return `in Vault${at}, but owned by ${owners.join(', ')}: its owner may recreate it; not deleted`;
+      if (unknown.length) return `in Vault${at}, but ${unknown.join(', ')} could not be listed in this namespace, so it may be in use: not deleted`;
+      return `in Vault${at} and unused: safe to delete (--delete-migrated backs it up first)`;
     case 'partly-migrated':
-      return `partly in Vault; missing: ${missing.join(', ')}${users ? `; used by ${users}` : ''}`;
+      if (vault.missingKeys.length === 0) return `its values are in Vault, but no one path holds them all: ${where()}${users ? `; used by ${users}` : ''}`;
+      return `partly in Vault; missing: ${vault.missingKeys.join(', ')}${vault.found.length ? `; seen: ${where()}` : ''}${users ? `; used by ${users}` : ''}`;
+    case 'unproven':
+      return `holds only short or common values (${vault.weakKeys.join(', ')}): finding them in Vault (${where()}) proves nothing; map it (vaultKv.mappings) if it moved${users ? `; used by ${users}` : ''}`;
     case 'not-in-vault':
-      return `not in Vault: migrate it before deleting${users ? `; used by ${users}` : ''}`;
+      return `not in Vault${vault.mappedTo ? ` at ${vault.mappedTo} (mapped)` : ''}: migrate it before deleting${users ? `; used by ${users}` : ''}`;
     default:
       return 'holds no non-empty value';
   }

@@ -1,4 +1,4 @@
-import { ApiException, CoreV1Api, KubeConfig, Observable, type ConfigurationOptions, type ObservableMiddleware } from '@kubernetes/client-node';
+import { ApiException, ApisApi, CoreV1Api, CustomObjectsApi, KubeConfig, Observable, type ConfigurationOptions, type ObservableMiddleware } from '@kubernetes/client-node';
 import { AbortedError, JobFailure, scrubSecrets, withRetry, type Logger } from '@vaultkeeper/runtime';
 
 /**
@@ -67,15 +67,30 @@ export interface KubeOptions {
   requestDeadlineSeconds: number;
 }
 
-/** The CoreV1 API of one cluster, with the job's abort signal, a per-request deadline and safe errors. */
+/** The APIs of one cluster the job uses, with the job's abort signal, a per-request deadline and safe errors. */
+export interface KubeApis {
+  core: CoreV1Api;
+  /** Lists of any group but the core one, as plain JSON (no model objects to build per item). */
+  custom: CustomObjectsApi;
+  /** Discovery: which API groups (and so which CRDs) the cluster serves. */
+  apis: ApisApi;
+}
+
 export class Kube {
+  readonly core: CoreV1Api;
+  readonly custom: CustomObjectsApi;
+  readonly apis: ApisApi;
   constructor(
-    readonly core: CoreV1Api,
+    api: KubeApis,
     readonly server: string,
     private readonly log: Logger,
     private readonly signal: AbortSignal | undefined,
     private readonly deadlineMs: number,
-  ) {}
+  ) {
+    this.core = api.core;
+    this.custom = api.custom;
+    this.apis = api.apis;
+  }
 
   /**
    * Runs one API call. Reads (`retry: true`) are retried with the shared backoff helper; writes
@@ -126,5 +141,6 @@ export function connectKube(opts: KubeOptions, log: Logger, signal?: AbortSignal
   if (!server || server.includes('undefined')) {
     throw new JobFailure('no Kubernetes API to talk to: set KUBECONFIG (kubernetes.kubeconfig) or run in a pod with a service-account token');
   }
-  return new Kube(kc.makeApiClient(CoreV1Api), server, log, signal, opts.requestDeadlineSeconds * 1000);
+  const api = { core: kc.makeApiClient(CoreV1Api), custom: kc.makeApiClient(CustomObjectsApi), apis: kc.makeApiClient(ApisApi) };
+  return new Kube(api, server, log, signal, opts.requestDeadlineSeconds * 1000);
 }

@@ -20,6 +20,8 @@ export interface RemediateOptions {
   backup: BackupLocation;
   maxDeletes: number;
   pageSize: number;
+  /** The sweep's scope (empty: the cluster): the re-check reads exactly what the sweep read. */
+  namespaces: string[];
   dryRun: boolean;
   log: Logger;
   signal?: AbortSignal;
@@ -54,7 +56,9 @@ export async function remediate(candidates: Candidate[], opts: RemediateOptions)
     else if (action.action === 'refused') summary.refused++;
     else if (action.action === 'failed') summary.failed++;
     const level = action.action === 'failed' ? 'error' : action.action === 'refused' ? 'warn' : 'info';
-    opts.log[level]({ namespace: c.namespace, secret: c.name, ...action }, `remediation: ${action.action}`);
+    // The name in clear: an operator must be able to tell what was deleted (a name is no value;
+    // `secret` is one of the logger's redacted fields, so the field is `secretName`).
+    opts.log[level]({ secretName: `${c.namespace}/${c.name}`, ...action }, `remediation: ${action.action}`);
   };
 
   const now = [...candidates].sort((a, b) => (a.namespace === b.namespace ? (a.name < b.name ? -1 : 1) : a.namespace < b.namespace ? -1 : 1));
@@ -65,8 +69,10 @@ export async function remediate(candidates: Candidate[], opts: RemediateOptions)
   }
   if (batch.length === 0) return summary;
 
-  // Usage was read before the Secrets were listed; a pod created since may use one now.
-  const usage = await findUsage(opts.kube, [...new Set(batch.map((c) => c.namespace))], opts.pageSize, opts.log);
+  // Usage was read before the Secrets were listed; a consumer created since may use one now.
+  // Every consumer kind again, in the sweep's whole scope: a Gateway or a StorageClass
+  // elsewhere may name a Secret of these namespaces.
+  const usage = await findUsage(opts.kube, opts.namespaces, opts.pageSize, opts.log);
 
   for (const c of batch) {
     if (opts.signal?.aborted) {
@@ -78,6 +84,11 @@ export async function remediate(candidates: Candidate[], opts: RemediateOptions)
     const users = usage.usedBy(c.namespace, c.name);
     if (users) {
       set(c, { action: 'refused', reason: `now used by ${users.refs.map((r) => `${r.kind} ${r.name}`).join(', ')}` });
+      continue;
+    }
+    const unknown = usage.unknownFor(c.namespace);
+    if (unknown.length) {
+      set(c, { action: 'refused', reason: `could not list ${unknown.join(', ')} to check it is unused` });
       continue;
     }
     if (opts.dryRun) {

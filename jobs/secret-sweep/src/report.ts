@@ -9,11 +9,12 @@ import { SECRET_CLASSES, type SecretClass } from './classify-secret.ts';
 import type { FailOn } from './config.ts';
 import type { UsageEntry } from './find-usage.ts';
 import type { HelmReleaseInfo } from './helm-release.ts';
-import type { MigrationResult, MigrationStatus } from './vault-index.ts';
+import { MIGRATION_STATUSES, type MigrationResult, type MigrationStatus } from './vault-index.ts';
+import type { UnreadableKind } from './find-usage.ts';
 
 /** Version of the JSON report's shape (docs/secret-sweep.md). Bump on any incompatible change. */
 export const REPORT_API_VERSION = 'vaultkeeper.io/secret-sweep/v1';
-const STATUSES: MigrationStatus[] = ['migrated', 'partly-migrated', 'not-in-vault', 'empty'];
+const STATUSES = MIGRATION_STATUSES;
 
 export interface SecretEntry {
   namespace: string;
@@ -27,6 +28,8 @@ export interface SecretEntry {
   vault?: MigrationResult;
   inUse?: boolean;
   usedBy?: UsageEntry;
+  /** Consumer kinds that could not be listed for its namespace: it may be in use, so it is never deleted. */
+  usageUnknown?: string[];
   /** Migrated, unused, owned by nothing: what --delete-migrated may remove. */
   deletable?: boolean;
   advice?: string;
@@ -60,7 +63,8 @@ export interface ReportHead {
   cluster: string;
   scope: { namespaces: string[] | 'all' };
   vault: { sources: string[]; secretsIndexed: number; valuesIndexed: number; unreadablePaths: string[] };
-  usage: { pods: number; serviceAccounts: number };
+  /** Consumers read: objects per kind, kinds refused (their scope's Secrets are not deleted), CRDs absent. */
+  usage: { pods: number; serviceAccounts: number; objects: Record<string, number>; unreadable: UnreadableKind[]; absent: string[] };
   totals: {
     secrets: number;
     byClass: Record<SecretClass, number>;
@@ -273,6 +277,10 @@ export async function writeTable(result: SweepResult, out: NodeJS.WritableStream
     `  leftovers: ${STATUSES.map((s) => `${t.leftovers[s]} ${s}`).join(', ')}; ${t.leftoversInUse} in use (${t.migratedInUse} of them migrated); ` +
       `${t.annotationCopies} annotation copies; ${t.helmReleasesWithVaultValues} Helm records holding Vault values`,
   );
+  if (head.usage.unreadable.length) {
+    const what = head.usage.unreadable.map((u) => `${u.kind} (${u.namespace ?? 'all namespaces'}: ${u.status})`);
+    lines.push(`  could not list ${what.join(', ')}: nothing is deleted where these may use a Secret`);
+  }
   await write(out, lines.join('\n') + '\n\n');
   const fmt = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(result.widths[i]!))).join('  ');
   let rows = 0;
@@ -302,11 +310,12 @@ export function recordMetrics(metrics: JobMetrics, head: ReportHead): void {
   for (const [ns, counts] of Object.entries(head.byNamespace)) for (const c of SECRET_CLASSES) if (counts[c]) byNs.set({ namespace: ns, class: c }, counts[c]);
   const leftovers = metrics.gauge('leftovers', 'Leftover plaintext Secrets by where their values are in Vault.', ['status']);
   for (const s of STATUSES) leftovers.set({ status: s }, head.totals.leftovers[s]);
-  metrics.gauge('leftovers_in_use', 'Leftover Secrets still referenced by a pod or service account.').set(head.totals.leftoversInUse);
+  metrics.gauge('leftovers_in_use', 'Leftover Secrets still referenced by a workload, pod, service account or other consumer.').set(head.totals.leftoversInUse);
   metrics.gauge('migrated_in_use', 'Migrated leftovers the app still reads.').set(head.totals.migratedInUse);
   metrics.gauge('annotation_copies', 'Secrets whose last-applied-configuration annotation holds data.').set(head.totals.annotationCopies);
   metrics.gauge('helm_records_with_vault_values', 'Helm release records holding a value that is in Vault.').set(head.totals.helmReleasesWithVaultValues);
   metrics.gauge('vault_unreadable_paths', 'KV paths the policy did not let the sweep read.').set(head.vault.unreadablePaths.length);
+  metrics.gauge('usage_unreadable_lists', 'Consumer lists (kind, namespace) the apiserver refused: their Secrets are not deleted.').set(head.usage.unreadable.length);
   const rem = metrics.gauge('remediation', 'Remediation in the last run, by result.', ['result']);
   rem.set({ result: 'deleted' }, head.remediation.deleted);
   rem.set({ result: 'refused' }, head.remediation.refused);

@@ -1,7 +1,7 @@
 import type { V1Secret } from '@kubernetes/client-node';
 import type { Logger } from '@vaultkeeper/runtime';
 import type { VaultClient } from '@vaultkeeper/vault';
-import { parseKvSource, type FailOn, type SweepConfig } from './config.ts';
+import { OWN_RECORDS, parseKvSource, parseMappings, type FailOn, type SweepConfig } from './config.ts';
 import { Fingerprinter } from './fingerprint.ts';
 import { findUsage } from './find-usage.ts';
 import { inspectSecret } from './inspect-secret.ts';
@@ -25,7 +25,7 @@ export interface SweepOptions {
 }
 
 /**
- * One sweep: who uses which Secret (pods, service accounts), what Vault holds (fingerprints),
+ * One sweep: who uses which Secret (every consumer kind), what Vault holds (fingerprints),
  * then every Secret page by page, each inspected, spooled and dropped before the next page.
  */
 export async function sweep(opts: SweepOptions): Promise<SweepResult> {
@@ -34,12 +34,22 @@ export async function sweep(opts: SweepOptions): Promise<SweepResult> {
   const started = Date.now();
 
   const usage = await findUsage(kube, config.namespaces, pageSize, log);
-  log.info({ pods: usage.pods, serviceAccounts: usage.serviceAccounts, ms: Date.now() - started }, 'read pod and service-account references');
+  log.info(
+    { objects: usage.objects, unreadable: usage.unreadable.length, absent: usage.absent, ms: Date.now() - started },
+    'read the references of every consumer of Secrets',
+  );
 
   const backup = { mount: config.remediation.backupMount, path: config.remediation.backupPath };
+  const mappings = parseMappings(config.vaultKv.mappings);
   const index = await buildVaultIndex(vault, {
     sources: config.vaultKv.sources.map(parseKvSource),
-    exclude: [{ mount: backup.mount, prefix: backup.path.replace(/^\/+|\/+$/g, '') }],
+    // Copies of credentials kept by vaultkeeper itself are never evidence of a migration.
+    exclude: [
+      { mount: backup.mount, prefix: backup.path.replace(/^\/+|\/+$/g, '') },
+      ...[...OWN_RECORDS, ...config.vaultKv.exclude].map(parseKvSource).map((e) => ({ ...e, prefix: e.prefix.replace(/\/+$/, '') })),
+    ],
+    paths: [...mappings.values()].map((m) => m.source),
+    evidence: { minValueLength: config.vaultKv.minValueLength, commonValues: config.vaultKv.commonValues },
     concurrency: config.vaultKv.concurrency,
     fp: new Fingerprinter(),
     log,
@@ -52,6 +62,7 @@ export async function sweep(opts: SweepOptions): Promise<SweepResult> {
     usage,
     index,
     helm: config.helm,
+    mappings,
   };
   // Only as many candidates as one run may delete are kept; the rest are counted and wait.
   const maxDeletes = config.remediation.maxDeletes;
@@ -88,6 +99,8 @@ export async function sweep(opts: SweepOptions): Promise<SweepResult> {
       backup,
       maxDeletes,
       pageSize,
+      // The re-check reads the same consumers in the same scope as the sweep did.
+      namespaces: config.namespaces,
       dryRun: opts.dryRun,
       log,
       ...(opts.signal ? { signal: opts.signal } : {}),
@@ -105,7 +118,7 @@ export async function sweep(opts: SweepOptions): Promise<SweepResult> {
       valuesIndexed: index.valuesIndexed,
       unreadablePaths: index.unreadable,
     },
-    usage: { pods: usage.pods, serviceAccounts: usage.serviceAccounts },
+    usage: { pods: usage.pods, serviceAccounts: usage.serviceAccounts, objects: usage.objects, unreadable: usage.unreadable, absent: usage.absent },
     remediation,
     failOn: opts.failOn,
     actions,

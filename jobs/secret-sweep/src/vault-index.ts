@@ -10,7 +10,8 @@ export interface VaultLocation {
   field: string;
 }
 
-export type MigrationStatus = 'migrated' | 'partly-migrated' | 'not-in-vault' | 'empty';
+export type MigrationStatus = 'migrated' | 'partly-migrated' | 'unproven' | 'not-in-vault' | 'empty';
+export const MIGRATION_STATUSES: MigrationStatus[] = ['migrated', 'partly-migrated', 'unproven', 'not-in-vault', 'empty'];
 
 export interface MigrationResult {
   status: MigrationStatus;
@@ -21,6 +22,31 @@ export interface MigrationResult {
   missingKeys: string[];
   /** Keys whose value is empty: nothing to migrate, so they count neither way. */
   emptyKeys: string[];
+  /** Keys whose value is too short or too common to prove anything on its own. */
+  weakKeys: string[];
+  /** What made it migrated: the fingerprint search, or the operator's mapping (`vaultKv.mappings`). */
+  evidence?: 'fingerprint' | 'mapping';
+  /** The path the operator mapped this Secret to; only that path counts then. */
+  mappedTo?: string;
+}
+
+/**
+ * Literals that sit in countless configs: finding one in Vault proves nothing. Numbers of any
+ * length are weak too. Compared case-insensitively, after trimming.
+ */
+export const COMMON_LITERALS = [
+  'true', 'false', 'yes', 'no', 'on', 'off', 'null', 'none', 'nil', 'undefined', 'enabled', 'disabled',
+  'admin', 'administrator', 'root', 'user', 'username', 'guest', 'test', 'testing', 'demo', 'example', 'default',
+  'password', 'changeme', 'secret', 'localhost', '127.0.0.1', '::1', '0.0.0.0',
+  'postgres', 'postgresql', 'mysql', 'redis', 'http', 'https', 'tcp', 'udp',
+  'debug', 'info', 'warn', 'error', 'production', 'staging', 'development', 'dev', 'prod',
+];
+
+export interface EvidenceRules {
+  /** Values shorter than this (bytes) are weak. */
+  minValueLength: number;
+  /** Added to COMMON_LITERALS. */
+  commonValues: string[];
 }
 
 /**
@@ -29,12 +55,30 @@ export interface MigrationResult {
  */
 export class VaultIndex {
   private readonly byFingerprint = new Map<string, VaultLocation[]>();
+  private readonly common: Set<string>;
+  private readonly minValueLength: number;
   secretsRead = 0;
   valuesIndexed = 0;
   /** Paths the policy did not let us list or read: a value there looks "not in Vault". */
   readonly unreadable: string[] = [];
 
-  constructor(readonly fp: Fingerprinter) {}
+  constructor(
+    readonly fp: Fingerprinter,
+    rules: EvidenceRules = { minValueLength: 8, commonValues: [] },
+  ) {
+    this.minValueLength = rules.minValueLength;
+    this.common = new Set([...COMMON_LITERALS, ...rules.commonValues].map((v) => v.trim().toLowerCase()));
+  }
+
+  /** Too short or too common to be evidence of anything on its own. */
+  isWeak(value: Buffer | string): boolean {
+    const length = typeof value === 'string' ? Buffer.byteLength(value) : value.length;
+    if (length < this.minValueLength) return true;
+    // Long values are never common literals; skip decoding them.
+    if (length > 64) return false;
+    const text = (typeof value === 'string' ? value : value.toString('utf8')).trim().toLowerCase();
+    return this.common.has(text) || /^[-+]?\d+(\.\d+)?$/.test(text);
+  }
 
   addValue(path: string, field: string, value: string): void {
     // An empty value is no evidence of anything.
@@ -72,17 +116,22 @@ export class VaultIndex {
   }
 
   /**
-   * Compares a Secret's values, key by key, with the index. "Migrated" means every non-empty
-   * value is somewhere in Vault; the report then names the one path that holds all of them if
-   * there is one (the usual case: one KV secret per Kubernetes Secret, keys possibly renamed).
+   * Compares a Secret's values, key by key, with the index. "Migrated" is evidence, not
+   * coincidence: one KV path holds every non-empty value (key names may differ) and at least one
+   * of them is not weak (short, a number, a common literal), or the operator mapped the Secret
+   * to a path that holds them all. Values spread over several paths are partly migrated at best.
    */
-  compare(values: Array<{ key: string; bytes: Buffer }>): MigrationResult {
+  compare(values: Array<{ key: string; bytes: Buffer }>, mappedTo?: string): MigrationResult {
     const emptyKeys: string[] = [];
-    const perKey: Array<{ key: string; locations: VaultLocation[] }> = [];
+    const perKey: Array<{ key: string; weak: boolean; locations: VaultLocation[] }> = [];
     for (const { key, bytes } of values) {
       if (bytes.length === 0) emptyKeys.push(key);
-      else perKey.push({ key, locations: this.locate(bytes) });
+      else {
+        const all = this.locate(bytes);
+        perKey.push({ key, weak: this.isWeak(bytes), locations: mappedTo === undefined ? all : all.filter((l) => l.path === mappedTo) });
+      }
     }
+    const weakKeys = perKey.filter((k) => k.weak).map((k) => k.key);
     const coverage = new Map<string, { keys: number; sameName: number }>();
     for (const { key, locations } of perKey) {
       for (const path of new Set(locations.map((l) => l.path))) {
@@ -116,10 +165,20 @@ export class VaultIndex {
       )[0]!;
       found.push({ key, path: pick.path, field: pick.field });
     }
-    const status: MigrationStatus =
-      perKey.length === 0 ? 'empty' : missingKeys.length === 0 ? 'migrated' : found.length === 0 ? 'not-in-vault' : 'partly-migrated';
-    const all = best !== undefined && rank(best).keys === perKey.length && perKey.length > 0;
-    return { status, ...(all ? { path: best } : {}), found, missingKeys, emptyKeys };
+    const together = best !== undefined && perKey.length > 0 && rank(best).keys === perKey.length;
+    const base = { found, missingKeys, emptyKeys, weakKeys, ...(mappedTo !== undefined ? { mappedTo } : {}) };
+    if (perKey.length === 0) return { status: 'empty', ...base };
+    if (mappedTo !== undefined) {
+      // The operator's word for where it went: that path holding every value is the evidence.
+      if (together) return { status: 'migrated', path: mappedTo, evidence: 'mapping', ...base };
+      return { status: found.length === 0 ? 'not-in-vault' : 'partly-migrated', ...base };
+    }
+    const strongFound = perKey.some((k) => !k.weak && k.locations.length > 0);
+    if (weakKeys.length === perKey.length) {
+      return { status: found.length === 0 ? 'not-in-vault' : 'unproven', ...(together ? { path: best } : {}), ...base };
+    }
+    if (together) return { status: 'migrated', path: best, evidence: 'fingerprint', ...base };
+    return { status: strongFound ? 'partly-migrated' : 'not-in-vault', ...base };
   }
 }
 
@@ -129,6 +188,9 @@ export interface BuildIndexOptions {
   sources: KvSource[];
   /** Subtrees never indexed (the job's own backups, which hold copies of the Secrets themselves). */
   exclude: KvSource[];
+  /** Single secrets read besides the sources (the paths of `vaultKv.mappings`). */
+  paths?: KvSource[];
+  evidence?: EvidenceRules;
   concurrency: number;
   fp: Fingerprinter;
   log: Logger;
@@ -141,7 +203,7 @@ export interface BuildIndexOptions {
  * answers 404 and counts as absent: the value is no longer where an app would read it.
  */
 export async function buildVaultIndex(vault: VaultClient, opts: BuildIndexOptions): Promise<VaultIndex> {
-  const index = new VaultIndex(opts.fp);
+  const index = new VaultIndex(opts.fp, opts.evidence);
   const limit = createLimiter(opts.concurrency);
   const seen = new Set<string>();
   const excluded = (mount: string, path: string) =>
@@ -188,5 +250,6 @@ export async function buildVaultIndex(vault: VaultClient, opts: BuildIndexOption
       await Promise.all([readSecret(source.mount, source.prefix), walk(source.mount, `${source.prefix}/`)]);
     }
   }
+  await Promise.all((opts.paths ?? []).map((p) => readSecret(p.mount, p.prefix)));
   return index;
 }

@@ -9,7 +9,7 @@ import { CoreV1Api, KubeConfig, RbacAuthorizationV1Api, type V1Secret } from '@k
 import { parse as parseYaml } from 'yaml';
 import { baoApi } from '../../../test/stack/http.ts';
 import { REPO_ROOT } from '../../../test/stack/layout.ts';
-import { mintServiceAccountToken, readStack } from '../../../test/stack/stack.ts';
+import { kubectl, mintServiceAccountToken, readStack } from '../../../test/stack/stack.ts';
 import { createLimiter } from '../src/concurrency.ts';
 
 export function adminKube(): { core: CoreV1Api; rbac: RbacAuthorizationV1Api; kc: KubeConfig } {
@@ -41,6 +41,8 @@ export async function dropNamespace(core: CoreV1Api, name: string): Promise<void
     if ((err as { code?: number }).code !== 404) throw err;
   };
   await core.deleteCollectionNamespacedPod({ namespace: name, gracePeriodSeconds: 0 }).catch(ignore404);
+  // Workloads and other consumers some tests create (nothing else would remove them from etcd).
+  await kubectl(['delete', 'deployments,statefulsets,daemonsets,replicasets,replicationcontrollers,jobs,cronjobs,ingresses', '--all', '-n', name, '--wait=false']).catch(() => undefined);
   await core.deleteCollectionNamespacedSecret({ namespace: name }).catch(ignore404);
   await core.deleteCollectionNamespacedServiceAccount({ namespace: name }).catch(ignore404);
   await core.deleteCollectionNamespacedConfigMap({ namespace: name }).catch(ignore404);
@@ -113,6 +115,12 @@ export async function cleanupAll(steps: Array<() => Promise<unknown>>): Promise<
 
 // ---- The job's own Kubernetes identity ---------------------------------------------------
 
+interface Rule {
+  apiGroups: string[];
+  resources: string[];
+  verbs: string[];
+}
+
 /**
  * A kubeconfig for the sweep's service account with exactly the RBAC rules the chart grants it
  * (helm/vaultkeeper/values.yaml), bound by RoleBindings in the given namespaces only, plus
@@ -121,24 +129,36 @@ export async function cleanupAll(steps: Array<() => Promise<unknown>>): Promise<
 export async function sweepKubeconfig(
   namespaces: string[],
   roleName: string,
-  opts: { remediation: boolean; extraRules?: unknown[] },
+  opts: { remediation: boolean; extraRules?: unknown[]; withoutResources?: string[] },
 ): Promise<{ kubeconfig: string; cleanup: () => Promise<void> }> {
   const stack = readStack();
   const { rbac } = adminKube();
   const values = parseYaml(readFileSync(join(REPO_ROOT, 'helm/vaultkeeper/values.yaml'), 'utf8')) as {
-    jobs: Record<string, { rbac: { rules: unknown[]; remediationRules: unknown[] } }>;
+    jobs: Record<string, { rbac: { rules: Rule[]; clusterRules?: Rule[]; remediationRules: Rule[] } }>;
   };
   const chart = values.jobs['secret-sweep']!.rbac;
-  const rules = [...chart.rules, ...(opts.remediation ? chart.remediationRules : []), ...(opts.extraRules ?? [])];
+  // A role that lacks some of the chart's rules: the job must notice, not guess.
+  const without = (rules: Rule[]) =>
+    rules.map((r) => ({ ...r, resources: r.resources.filter((x) => !(opts.withoutResources ?? []).includes(x)) })).filter((r) => r.resources.length > 0);
+  const rules = without([...chart.rules, ...(opts.remediation ? chart.remediationRules : []), ...((opts.extraRules ?? []) as Rule[])]);
+  const clusterRules = without(chart.clusterRules ?? []);
   const sa = stack.kube.serviceAccounts['secret-sweep'] ?? 'vaultkeeper-secret-sweep';
+  const subjects = [{ kind: 'ServiceAccount', name: sa, namespace: stack.kube.namespace }];
   await rbac.createClusterRole({ body: { metadata: { name: roleName }, rules: rules as never } });
+  // Cluster-scoped kinds (StorageClasses, ClusterIssuers) only a ClusterRoleBinding can grant, as the chart does.
+  if (clusterRules.length) {
+    await rbac.createClusterRole({ body: { metadata: { name: `${roleName}-cluster` }, rules: clusterRules as never } });
+    await rbac.createClusterRoleBinding({
+      body: { metadata: { name: `${roleName}-cluster` }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: `${roleName}-cluster` }, subjects },
+    });
+  }
   for (const ns of namespaces) {
     await rbac.createNamespacedRoleBinding({
       namespace: ns,
       body: {
         metadata: { name: roleName },
         roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: roleName },
-        subjects: [{ kind: 'ServiceAccount', name: sa, namespace: stack.kube.namespace }],
+        subjects,
       },
     });
   }
@@ -162,6 +182,8 @@ export async function sweepKubeconfig(
     cleanup: async () => {
       for (const ns of namespaces) await rbac.deleteNamespacedRoleBinding({ namespace: ns, name: roleName }).catch(() => undefined);
       await rbac.deleteClusterRole({ name: roleName }).catch(() => undefined);
+      await rbac.deleteClusterRoleBinding({ name: `${roleName}-cluster` }).catch(() => undefined);
+      await rbac.deleteClusterRole({ name: `${roleName}-cluster` }).catch(() => undefined);
     },
   };
 }

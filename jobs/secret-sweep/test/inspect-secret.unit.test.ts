@@ -2,6 +2,7 @@ import { PassThrough } from 'node:stream';
 import type { V1Secret } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { Fingerprinter } from '../src/fingerprint.ts';
+import { CONSUMER_KINDS } from '../src/consumers.ts';
 import { UsageIndex } from '../src/find-usage.ts';
 import { inspectSecret, type InspectContext } from '../src/inspect-secret.ts';
 import { LAST_APPLIED } from '../src/last-applied.ts';
@@ -22,12 +23,13 @@ function ctx(): InspectContext {
   const index = new VaultIndex(new Fingerprinter());
   index.addSecret('secret/apps/db', { username: V.user, password: V.pass, helm: V.helm, old: V.old });
   const usage = new UsageIndex();
-  usage.addPod({ metadata: { namespace: 'app', name: 'api-0' }, spec: { containers: [{ name: 'api', envFrom: [{ secretRef: { name: 'used-db' } }] }] } });
+  usage.addObject(CONSUMER_KINDS[0]!, { metadata: { namespace: 'app', name: 'api-0' }, spec: { containers: [{ name: 'api', envFrom: [{ secretRef: { name: 'used-db' } }] }] } });
   return {
     classify: { ignore: { namespaces: [], names: [], labels: [], annotation: 'vaultkeeper.io/ignore' }, injectorPodFor: () => undefined },
     usage,
     index,
     helm: { minValueLength: 8, maxReleaseBytes: 1 << 20 },
+    mappings: new Map(),
   };
 }
 
@@ -92,7 +94,7 @@ describe('inspectSecret', () => {
         cluster: 'https://127.0.0.1:6443',
         scope: { namespaces: 'all' },
         vault: { sources: ['secret:'], secretsIndexed: 1, valuesIndexed: 4, unreadablePaths: [] },
-        usage: { pods: 1, serviceAccounts: 0 },
+        usage: { pods: 1, serviceAccounts: 0, objects: { Pod: 1 }, unreadable: [], absent: [] },
         remediation: { enabled: true, dryRun: true, planned: 1, deleted: 0, refused: 0, failed: 0, pending: 0 },
         failOn: ['partly-migrated', 'not-in-vault', 'annotation-copy'],
         actions: new Map([['app/db', { action: 'would-delete' as const, backupPath: 'secret/b/app/db' }]]),
@@ -124,7 +126,7 @@ describe('inspectSecret', () => {
       cluster: 'x',
       scope: { namespaces: ['a'] },
       vault: { sources: [], secretsIndexed: 0, valuesIndexed: 0, unreadablePaths: [] },
-      usage: { pods: 0, serviceAccounts: 0 },
+      usage: { pods: 0, serviceAccounts: 0, objects: {}, unreadable: [], absent: [] },
       remediation: { enabled: false, dryRun: false, planned: 0, deleted: 0, refused: 0, failed: 0, pending: 0 },
       failOn: [],
       actions: new Map(),

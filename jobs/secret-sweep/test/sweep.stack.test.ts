@@ -156,10 +156,10 @@ describe('secret-sweep against the local stack', () => {
     expect(leftover(nsA, 'shop-db')).toMatchObject({ status: 'migrated', inUse: false });
     expect(leftover(nsA, 'api-used')).toEqual({ status: 'migrated', path: `secret/${kvBase}api`, missing: [], inUse: true });
     expect(entry(report, nsA, 'api-used').advice).toMatch(/still reads the old Secret/);
-    expect(entry(report, nsA, 'api-used').usedBy?.refs).toEqual([{ kind: 'Pod', name: 'api-0', via: 'env TOKEN (container api)' }]);
+    expect(entry(report, nsA, 'api-used').usedBy?.refs).toEqual([{ kind: 'Pod', name: 'api-0', via: 'env TOKEN (container api)', rule: 'in-use.pod' }]);
     expect(leftover(nsA, 'partial')).toEqual({ status: 'partly-migrated', path: undefined, missing: ['b'], inUse: false });
     expect(leftover(nsA, 'registry')).toMatchObject({ status: 'not-in-vault', inUse: true });
-    expect(entry(report, nsA, 'registry').usedBy?.refs).toEqual([{ kind: 'ServiceAccount', name: 'builder', via: 'imagePullSecrets' }]);
+    expect(entry(report, nsA, 'registry').usedBy?.refs).toEqual([{ kind: 'ServiceAccount', name: 'builder', via: 'imagePullSecrets', rule: 'in-use.service-account' }]);
     expect(leftover(nsA, 'plain-unused')).toMatchObject({ status: 'not-in-vault', inUse: false });
     expect(leftover(nsA, 'owned-migrated')).toMatchObject({ status: 'migrated', inUse: false });
 
@@ -171,7 +171,7 @@ describe('secret-sweep against the local stack', () => {
     expect(helm && 'locations' in helm ? helm.locations.map((l) => l.where).sort() : []).toEqual(['manifest Secret shop-db data.password', 'values.dbPassword']);
 
     expect(report.totals.byClass).toEqual({ system: 2, managed: 4, ignored: 2, leftover: 11 });
-    expect(report.totals.leftovers).toEqual({ migrated: 8, 'partly-migrated': 1, 'not-in-vault': 2, empty: 0 });
+    expect(report.totals.leftovers).toEqual({ migrated: 8, 'partly-migrated': 1, unproven: 0, 'not-in-vault': 2, empty: 0 });
     expect(report.totals.migratedInUse).toBe(1);
     expect(report.byNamespace[nsB]).toEqual({ system: 0, managed: 0, ignored: 1, leftover: 1 });
     expect(report.remediation.enabled).toBe(false);
@@ -237,6 +237,7 @@ describe('secret-sweep against the local stack', () => {
         backup: { mount: 'secret', path: backupPath },
         maxDeletes: 10,
         pageSize: 100,
+        namespaces: [nsA],
         dryRun: false,
         log,
       });

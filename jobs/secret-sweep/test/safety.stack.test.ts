@@ -1,0 +1,361 @@
+// The sweep's safety on a real cluster (issue 12, points 1 and 2), against the local stack:
+// "unused" must mean that nothing Kubernetes can tell us about names the Secret (workload pod
+// templates whatever their replicas, Ingress, Gateway, StorageClass, Flux, cert-manager, Argo CD),
+// and "migrated" must be evidence (all values together at one KV path, no short or common
+// literal as proof, never vaultkeeper's own records). Every run deletes for real
+// (--delete-migrated): a Secret wrongly found deletable is gone at the end of the run.
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { kubectl } from '../../../test/stack/stack.ts';
+import { findPlantedSecrets, runJobProcess, type JobRun } from '../../../test/support/run-job.ts';
+import type { SecretEntry, SweepReport } from '../src/report.ts';
+import { adminKube, cleanupAll, createNamespace, createSecrets, dropNamespace, kvPurge, kvPut, planted, sweepKubeconfig, uniquePrefix } from './fixtures.ts';
+import { opaque } from './sweep-fixture.ts';
+
+const prefix = uniquePrefix('sweepsafe');
+// Consumers and evidence; its role has every rule the chart grants.
+const ns = `${prefix}-a`;
+// Its role lacks `list cronjobs`: nothing there may be deleted.
+const nsR = `${prefix}-r`;
+const kvBase = `sweep-test/${prefix}/`;
+// vaultkeeper's own records: never evidence, even when the sources cover them.
+const ownRecords = [`vaultkeeper/oidc-rotation/sweeptest-${prefix}`, `vaultkeeper/emergency-token/sweeptest-${prefix}/state`];
+const backupPath = `vaultkeeper/secret-sweep/backup/${prefix}`;
+const storageClass = `${prefix}-csi`;
+const { core } = adminKube();
+const workDir = mkdtempSync(join(tmpdir(), 'vk-sweep-safety-'));
+const cleanups: Array<() => Promise<unknown>> = [];
+
+// Every value planted here; none may appear in any output. Short literals are not planted
+// values: they are what makes a fingerprint match by chance.
+const V = {
+  cron: planted('cron'),
+  zero: planted('zero'),
+  tlsCrt: planted('tls-crt'),
+  tlsKey: planted('tls-key'),
+  sts: planted('sts'),
+  ds: planted('ds'),
+  rs: planted('rs'),
+  rc: planted('rc'),
+  job: planted('job'),
+  sc: planted('sc'),
+  scTemplated: planted('sc-templated'),
+  argo: planted('argo'),
+  free: planted('free'),
+  pw: planted('pw'),
+  s1: planted('spread-1'),
+  s2: planted('spread-2'),
+  own1: planted('own-oidc'),
+  own2: planted('own-et'),
+  refused: planted('refused'),
+  gw: planted('gw'),
+  flux: planted('flux'),
+  acme: planted('acme'),
+  ca: planted('ca'),
+};
+
+let kubeconfig: string;
+
+async function sweep(extra: Record<string, string> = {}): Promise<{ run: JobRun; report: SweepReport }> {
+  const file = join(workDir, `report-${Date.now()}.json`);
+  const run = await runJobProcess({
+    job: 'secret-sweep',
+    args: ['--delete-migrated', '--format', 'table', '--report-file', file],
+    env: {
+      KUBECONFIG: kubeconfig,
+      SWEEP_NAMESPACES: `${ns},${nsR}`,
+      SWEEP_KV_SOURCES: `secret:${kvBase},secret:vaultkeeper/`,
+      SWEEP_BACKUP_PATH: backupPath,
+      SWEEP_KV_MAPPINGS: `${ns}/mapped=secret:${kvBase}mapped-db`,
+      ...extra,
+    },
+  });
+  expect(findPlantedSecrets(run.all, V)).toEqual([]);
+  return { run, report: JSON.parse(readFileSync(file, 'utf8')) as SweepReport };
+}
+
+function entry(report: SweepReport, namespace: string, name: string): SecretEntry {
+  const e = report.secrets.find((s) => s.namespace === namespace && s.name === name);
+  if (!e) throw new Error(`no report entry for ${namespace}/${name}`);
+  return e;
+}
+
+async function exists(namespace: string, name: string): Promise<boolean> {
+  return core.readNamespacedSecret({ namespace, name }).then(
+    () => true,
+    (err: { code?: number }) => {
+      if (err.code === 404) return false;
+      throw err;
+    },
+  );
+}
+
+const apply = (doc: unknown) => kubectl(['apply', '-f', '-'], { input: JSON.stringify(doc) });
+const container = (extra: Record<string, unknown> = {}) => ({ name: 'app', image: 'example.invalid/app:1', ...extra });
+const podTemplate = (spec: Record<string, unknown>) => ({ metadata: { labels: { app: 'x' } }, spec: { containers: [container()], ...spec } });
+const usesVolume = (secretName: string) => podTemplate({ volumes: [{ name: 's', secret: { secretName } }] });
+
+/** A minimal valid CustomResourceDefinition with the real group, version and kind. */
+async function installCrd(group: string, version: string, kind: string, plural: string, scope: 'Namespaced' | 'Cluster'): Promise<void> {
+  const name = `${plural}.${group}`;
+  await apply({
+    apiVersion: 'apiextensions.k8s.io/v1',
+    kind: 'CustomResourceDefinition',
+    // Groups under k8s.io must name the API review that approved them, as the real CRDs do.
+    metadata: { name, ...(group.endsWith('.k8s.io') ? { annotations: { 'api-approved.kubernetes.io': 'https://github.com/kubernetes-sigs/gateway-api/pull/1538' } } : {}) },
+    spec: {
+      group,
+      scope,
+      names: { kind, plural, singular: kind.toLowerCase(), listKind: `${kind}List` },
+      versions: [{ name: version, served: true, storage: true, schema: { openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } } }],
+    },
+  });
+  cleanups.push(() => kubectl(['delete', 'crd', name, '--wait=false']));
+  await kubectl(['wait', '--for=condition=Established', `crd/${name}`, '--timeout=60s']);
+}
+
+beforeAll(async () => {
+  await createNamespace(core, ns);
+  await createNamespace(core, nsR);
+  cleanups.push(
+    () => dropNamespace(core, ns),
+    () => dropNamespace(core, nsR),
+    () => kvPurge(kvBase),
+    () => kvPurge(`${backupPath}/`),
+    () => kubectl(['delete', 'storageclass', storageClass, '--ignore-not-found']),
+    ...ownRecords.map((p) => () => kvPurge(`${p.slice(0, p.lastIndexOf('/'))}/`)),
+  );
+
+  // Vault: each strong value at a path of its own; the short ones spread over unrelated paths.
+  const migrated: Array<[string, Record<string, string>]> = [
+    ['cron', { token: V.cron }],
+    ['zero', { password: V.zero }],
+    ['tls', { crt: V.tlsCrt, key: V.tlsKey }],
+    ['sts', { v: V.sts }],
+    ['ds', { v: V.ds }],
+    ['rs', { v: V.rs }],
+    ['rc', { v: V.rc }],
+    ['job', { v: V.job }],
+    ['sc', { v: V.sc }],
+    ['sc-templated', { v: V.scTemplated }],
+    ['argo', { password: V.argo }],
+    ['free', { v: V.free }],
+    ['db', { user: 'admin', password: V.pw }],
+    ['refused', { v: V.refused }],
+    ['gw', { crt: V.gw }],
+    ['flux', { password: V.flux }],
+    ['acme', { key: V.acme }],
+    ['ca', { key: V.ca }],
+    // Unrelated paths that happen to hold common literals.
+    ['feature-flags', { beta: 'true' }],
+    ['postgres', { port: '5432' }],
+    ['grafana', { adminUser: 'admin' }],
+    // Two strong values, each in a different secret.
+    ['p1', { a: V.s1 }],
+    ['p2', { b: V.s2 }],
+    // Weak values, all together: still no proof.
+    ['weak-cfg', { enabled: 'true', port: '5432' }],
+    // The operator's mapping: the path this Secret was moved to.
+    ['mapped-db', { host: 'localhost', port: '5432' }],
+  ];
+  for (const [path, data] of migrated) await kvPut(`${kvBase}${path}`, data);
+  await kvPut(ownRecords[0]!, { token: V.own1 });
+  await kvPut(ownRecords[1]!, { launcher: V.own2 });
+
+  await createSecrets(core, [
+    opaque(ns, 'cron-only', { token: V.cron }),
+    opaque(ns, 'scaled-zero', { password: V.zero }),
+    opaque(ns, 'ingress-tls', { 'tls.crt': V.tlsCrt, 'tls.key': V.tlsKey }, {}, 'kubernetes.io/tls'),
+    opaque(ns, 'short-values', { enabled: 'true', port: '5432', user: 'admin' }),
+    opaque(ns, 'sts-used', { v: V.sts }),
+    opaque(ns, 'ds-used', { v: V.ds }),
+    opaque(ns, 'rs-used', { v: V.rs }),
+    opaque(ns, 'rc-used', { v: V.rc }),
+    opaque(ns, 'job-used', { v: V.job }),
+    opaque(ns, 'csi-provisioner', { v: V.sc }),
+    opaque(ns, 'data-0-stage', { v: V.scTemplated }),
+    opaque(ns, 'argo-repo', { password: V.argo }, { labels: { 'argocd.argoproj.io/secret-type': 'repository' } }),
+    opaque(ns, 'free-migrated', { v: V.free }),
+    opaque(ns, 'db-creds', { user: 'admin', password: V.pw }),
+    opaque(ns, 'spread', { a: V.s1, b: V.s2 }),
+    opaque(ns, 'weak-together', { enabled: 'true', port: '5432' }),
+    opaque(ns, 'mapped', { host: 'localhost', port: '5432' }),
+    opaque(ns, 'own-records', { token: V.own1, launcher: V.own2 }),
+    opaque(nsR, 'refused-scope', { v: V.refused }),
+  ]);
+
+  // The consumers: none of them has a pod (the stack runs no controller-manager, like a
+  // CronJob between runs or a Deployment scaled to 0).
+  await apply({ apiVersion: 'batch/v1', kind: 'CronJob', metadata: { namespace: ns, name: 'nightly' }, spec: { schedule: '0 3 * * *', jobTemplate: { spec: { template: podTemplate({ restartPolicy: 'Never', containers: [container({ envFrom: [{ secretRef: { name: 'cron-only' } }] })] }) } } } });
+  await apply({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { namespace: ns, name: 'idle' }, spec: { replicas: 0, selector: { matchLabels: { app: 'x' } }, template: usesVolume('scaled-zero') } });
+  await apply({ apiVersion: 'networking.k8s.io/v1', kind: 'Ingress', metadata: { namespace: ns, name: 'web' }, spec: { tls: [{ hosts: ['web.example.invalid'], secretName: 'ingress-tls' }], defaultBackend: { service: { name: 'web', port: { number: 80 } } } } });
+  await apply({ apiVersion: 'apps/v1', kind: 'StatefulSet', metadata: { namespace: ns, name: 'db' }, spec: { replicas: 0, serviceName: 'db', selector: { matchLabels: { app: 'x' } }, template: podTemplate({ containers: [container({ env: [{ name: 'P', valueFrom: { secretKeyRef: { name: 'sts-used', key: 'v' } } }] })] }) } });
+  await apply({ apiVersion: 'apps/v1', kind: 'DaemonSet', metadata: { namespace: ns, name: 'agent' }, spec: { selector: { matchLabels: { app: 'x' } }, template: podTemplate({ imagePullSecrets: [{ name: 'ds-used' }] }) } });
+  await apply({ apiVersion: 'apps/v1', kind: 'ReplicaSet', metadata: { namespace: ns, name: 'old-rs' }, spec: { replicas: 0, selector: { matchLabels: { app: 'x' } }, template: usesVolume('rs-used') } });
+  await apply({ apiVersion: 'v1', kind: 'ReplicationController', metadata: { namespace: ns, name: 'legacy' }, spec: { replicas: 0, selector: { app: 'x' }, template: podTemplate({ volumes: [{ name: 'p', projected: { sources: [{ secret: { name: 'rc-used' } }] } }] }) } });
+  await apply({ apiVersion: 'batch/v1', kind: 'Job', metadata: { namespace: ns, name: 'migrate' }, spec: { suspend: true, template: podTemplate({ restartPolicy: 'Never', volumes: [{ name: 's', secret: { secretName: 'job-used' } }] }) } });
+  await apply({
+    apiVersion: 'storage.k8s.io/v1',
+    kind: 'StorageClass',
+    metadata: { name: storageClass },
+    provisioner: 'csi.example.invalid',
+    parameters: {
+      'csi.storage.k8s.io/provisioner-secret-name': 'csi-provisioner',
+      'csi.storage.k8s.io/provisioner-secret-namespace': ns,
+      // Resolved per volume by the external-provisioner: any PVC's name may fill it in.
+      'csi.storage.k8s.io/node-stage-secret-name': '${pvc.name}-stage',
+      'csi.storage.k8s.io/node-stage-secret-namespace': ns,
+    },
+  });
+
+  const chartKube = await sweepKubeconfig([ns], `${prefix}-sweep`, { remediation: true });
+  const refusedKube = await sweepKubeconfig([nsR], `${prefix}-nocron`, { remediation: true, withoutResources: ['cronjobs'] });
+  cleanups.push(chartKube.cleanup, refusedKube.cleanup);
+  kubeconfig = chartKube.kubeconfig;
+});
+
+afterAll(async () => {
+  await cleanupAll(cleanups.reverse());
+});
+
+describe('secret-sweep --delete-migrated on a real cluster', () => {
+  let first: { run: JobRun; report: SweepReport };
+  beforeAll(async () => {
+    first = await sweep();
+  });
+
+  const keptAsInUse = async (namespace: string, name: string, kind: string, rule: string) => {
+    expect(first.run.code, first.run.all).toBe(0);
+    expect(await exists(namespace, name), `${namespace}/${name} was deleted`).toBe(true);
+    const e = entry(first.report, namespace, name);
+    expect(e.vault?.status).toBe('migrated');
+    expect(e.inUse).toBe(true);
+    expect(e.deletable).toBeUndefined();
+    expect(e.usedBy?.refs.map((r) => `${r.kind}:${r.rule}`)).toContain(`${kind}:${rule}`);
+  };
+
+  it('keeps a Secret used only by a CronJob pod template (no pod between runs)', async () => {
+    await keptAsInUse(ns, 'cron-only', 'CronJob', 'in-use.pod-template');
+    expect(entry(first.report, ns, 'cron-only').usedBy?.refs).toContainEqual(expect.objectContaining({ kind: 'CronJob', name: 'nightly', via: 'pod template envFrom (container app)' }));
+  });
+
+  it('keeps a Secret used by a Deployment scaled to 0 replicas', async () => {
+    await keptAsInUse(ns, 'scaled-zero', 'Deployment', 'in-use.pod-template');
+  });
+
+  it('keeps a TLS Secret named by an Ingress', async () => {
+    await keptAsInUse(ns, 'ingress-tls', 'Ingress', 'in-use.ingress');
+  });
+
+  it('keeps a Secret whose short values happen to sit in unrelated KV paths, and says where each was seen', async () => {
+    expect(first.run.code, first.run.all).toBe(0);
+    expect(await exists(ns, 'short-values')).toBe(true);
+    const e = entry(first.report, ns, 'short-values');
+    expect(e.vault?.status).toBe('unproven');
+    expect(e.deletable).toBeUndefined();
+    expect(e.vault?.weakKeys?.sort()).toEqual(['enabled', 'port', 'user']);
+    expect(e.vault?.found.map((f) => f.key).sort()).toEqual(['enabled', 'port', 'user']);
+    expect(e.vault?.found.every((f) => f.path.startsWith(`secret/${kvBase}`))).toBe(true);
+  });
+
+  it('keeps what any workload kind names in its pod template, and what a StorageClass names', async () => {
+    await keptAsInUse(ns, 'sts-used', 'StatefulSet', 'in-use.pod-template');
+    await keptAsInUse(ns, 'ds-used', 'DaemonSet', 'in-use.pod-template');
+    await keptAsInUse(ns, 'rs-used', 'ReplicaSet', 'in-use.pod-template');
+    await keptAsInUse(ns, 'rc-used', 'ReplicationController', 'in-use.pod-template');
+    await keptAsInUse(ns, 'job-used', 'Job', 'in-use.pod-template');
+    await keptAsInUse(ns, 'csi-provisioner', 'StorageClass', 'in-use.storage-class');
+    // `${pvc.name}-stage` may be any PVC's: every Secret it could resolve to is kept.
+    await keptAsInUse(ns, 'data-0-stage', 'StorageClass', 'in-use.storage-class');
+  });
+
+  it('keeps an Argo CD repository Secret by its label', async () => {
+    await keptAsInUse(ns, 'argo-repo', 'Argo CD', 'in-use.argocd');
+  });
+
+  it('does not delete in a namespace where a consumer kind could not be listed, and says which', async () => {
+    expect(first.run.code, first.run.all).toBe(0);
+    expect(await exists(nsR, 'refused-scope')).toBe(true);
+    const e = entry(first.report, nsR, 'refused-scope');
+    expect(e.vault?.status).toBe('migrated');
+    expect(e.deletable).toBeUndefined();
+    expect(e.usageUnknown).toEqual(['CronJob']);
+    expect(first.report.usage.unreadable).toContainEqual(expect.objectContaining({ kind: 'CronJob', namespace: nsR, status: 403 }));
+    // Gateway API, Flux and cert-manager are not installed: fine, and said.
+    expect(first.report.usage.absent).toEqual(expect.arrayContaining(['Gateway', 'GitRepository', 'Issuer', 'ClusterIssuer']));
+  });
+
+  it('migrated means every value together at one KV path, never vaultkeeper\'s own records', async () => {
+    const status = (name: string) => entry(first.report, ns, name).vault?.status;
+    // A weak value beside a strong one at the same path: migrated.
+    expect(status('db-creds')).toBe('migrated');
+    expect(entry(first.report, ns, 'db-creds').vault?.path).toBe(`secret/${kvBase}db`);
+    // Two strong values in two unrelated paths: partly, and where each was seen.
+    expect(status('spread')).toBe('partly-migrated');
+    expect(entry(first.report, ns, 'spread').vault?.found.map((f) => `${f.key}@${f.path}`).sort()).toEqual([`a@secret/${kvBase}p1`, `b@secret/${kvBase}p2`]);
+    expect(entry(first.report, ns, 'spread').advice).toMatch(new RegExp(`no one path holds them all`));
+    // Weak values together at one path prove nothing.
+    expect(status('weak-together')).toBe('unproven');
+    // The operator mapped this one: its path holding all values is the evidence.
+    expect(status('mapped')).toBe('migrated');
+    expect(entry(first.report, ns, 'mapped').vault?.evidence).toBe('mapping');
+    // Values only in vaultkeeper's own records are not in Vault.
+    expect(status('own-records')).toBe('not-in-vault');
+    expect(first.report.vault.unreadablePaths).toEqual([]);
+
+    for (const name of ['spread', 'weak-together', 'own-records']) expect(await exists(ns, name), name).toBe(true);
+    for (const name of ['db-creds', 'mapped', 'free-migrated']) expect(await exists(ns, name), name).toBe(false);
+  });
+
+  it('logs each deleted Secret by namespace/name', () => {
+    const deleted = first.run.lines.filter((l) => l.msg === 'remediation: deleted').map((l) => l.secretName);
+    expect(deleted.sort()).toEqual([`${ns}/db-creds`, `${ns}/free-migrated`, `${ns}/mapped`]);
+    expect(first.run.all).not.toMatch(/"secret":"\[redacted\]"/);
+  });
+
+  describe('with Gateway API, Flux and cert-manager installed', () => {
+    let second: { run: JobRun; report: SweepReport };
+    beforeAll(async () => {
+      await installCrd('gateway.networking.k8s.io', 'v1', 'Gateway', 'gateways', 'Namespaced');
+      await installCrd('source.toolkit.fluxcd.io', 'v1', 'GitRepository', 'gitrepositories', 'Namespaced');
+      await installCrd('cert-manager.io', 'v1', 'Issuer', 'issuers', 'Namespaced');
+      await installCrd('cert-manager.io', 'v1', 'ClusterIssuer', 'clusterissuers', 'Cluster');
+      await createSecrets(core, [
+        opaque(ns, 'gw-cert', { 'tls.crt': V.gw }, {}, 'Opaque'),
+        opaque(ns, 'git-auth', { password: V.flux }),
+        opaque(ns, 'acme-account', { 'tls.key': V.acme }),
+        opaque(ns, 'root-ca', { 'tls.key': V.ca }),
+      ]);
+      await apply({
+        apiVersion: 'gateway.networking.k8s.io/v1',
+        kind: 'Gateway',
+        metadata: { namespace: ns, name: 'edge' },
+        spec: { gatewayClassName: 'x', listeners: [{ name: 'https', port: 443, protocol: 'HTTPS', tls: { mode: 'Terminate', certificateRefs: [{ kind: 'Secret', group: '', name: 'gw-cert' }] } }] },
+      });
+      await apply({ apiVersion: 'source.toolkit.fluxcd.io/v1', kind: 'GitRepository', metadata: { namespace: ns, name: 'apps' }, spec: { url: 'https://git.example.invalid/apps', interval: '5m', secretRef: { name: 'git-auth' } } });
+      await apply({ apiVersion: 'cert-manager.io/v1', kind: 'Issuer', metadata: { namespace: ns, name: 'le' }, spec: { acme: { server: 'https://acme.example.invalid', privateKeySecretRef: { name: 'acme-account' }, solvers: [] } } });
+      await apply({ apiVersion: 'cert-manager.io/v1', kind: 'ClusterIssuer', metadata: { name: `${prefix}-ca` }, spec: { ca: { secretName: 'root-ca' } } });
+      second = await sweep();
+    });
+
+    it('keeps what Gateway listeners, Flux sources and cert-manager issuers name', async () => {
+      expect(second.run.code, second.run.all).toBe(0);
+      const kept = async (name: string, kind: string, rule: string) => {
+        expect(await exists(ns, name), `${ns}/${name} was deleted`).toBe(true);
+        const e = entry(second.report, ns, name);
+        expect(e.vault?.status).toBe('migrated');
+        expect(e.usedBy?.refs.map((r) => `${r.kind}:${r.rule}`)).toContain(`${kind}:${rule}`);
+      };
+      await kept('gw-cert', 'Gateway', 'in-use.gateway');
+      await kept('git-auth', 'GitRepository', 'in-use.flux-source');
+      await kept('acme-account', 'Issuer', 'in-use.cert-manager-issuer');
+      // A ClusterIssuer's Secret sits in cert-manager's cluster resource namespace, a
+      // controller flag the job cannot see: the name is kept in every namespace.
+      await kept('root-ca', 'ClusterIssuer', 'in-use.cert-manager-issuer');
+      expect(second.report.usage.absent.sort()).toEqual(['Bucket', 'HelmRepository', 'OCIRepository']);
+      expect(second.report.remediation).toMatchObject({ deleted: 0, failed: 0 });
+    });
+  });
+});
