@@ -4,11 +4,15 @@
 // and "migrated" must be evidence (all values together at one KV path, no short or common
 // literal as proof, never vaultkeeper's own records). Every run deletes for real
 // (--delete-migrated): a Secret wrongly found deletable is gone at the end of the run.
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { kubectl } from '../../../test/stack/stack.ts';
+import { createLogger } from '@vaultkeeper/runtime';
+import { connectVault } from '@vaultkeeper/vault';
+import { kubectl, mintServiceAccountToken, readStack } from '../../../test/stack/stack.ts';
+import { connectKube } from '../src/kube.ts';
+import { remediate } from '../src/remediate.ts';
 import { findPlantedSecrets, runJobProcess, type JobRun } from '../../../test/support/run-job.ts';
 import type { SecretEntry, SweepReport } from '../src/report.ts';
 import { adminKube, cleanupAll, createNamespace, createSecrets, dropNamespace, kvPurge, kvPut, planted, sweepKubeconfig, uniquePrefix } from './fixtures.ts';
@@ -50,6 +54,8 @@ const V = {
   own1: planted('own-oidc'),
   own2: planted('own-et'),
   refused: planted('refused'),
+  late1: planted('late-1'),
+  late2: planted('late-2'),
   gw: planted('gw'),
   flux: planted('flux'),
   acme: planted('acme'),
@@ -313,6 +319,46 @@ describe('secret-sweep --delete-migrated on a real cluster', () => {
     const deleted = first.run.lines.filter((l) => l.msg === 'remediation: deleted').map((l) => l.secretName);
     expect(deleted.sort()).toEqual([`${ns}/db-creds`, `${ns}/free-migrated`, `${ns}/mapped`]);
     expect(first.run.all).not.toMatch(/"secret":"\[redacted\]"/);
+  });
+
+  it('re-checks every consumer kind, in the whole scope, right before deleting', async () => {
+    const log = createLogger({ job: 'secret-sweep', level: 'silent' });
+    const done: Array<() => unknown> = [];
+    await createSecrets(core, [opaque(ns, 'late-cron', { v: V.late1 }), opaque(ns, 'late-storage', { v: V.late2 })]);
+    const candidate = async (name: string) => {
+      const m = (await core.readNamespacedSecret({ namespace: ns, name })).metadata!;
+      return { namespace: ns, name, uid: m.uid!, resourceVersion: m.resourceVersion! };
+    };
+    const candidates = [await candidate('late-cron'), await candidate('late-storage')];
+    // Consumers that appear after the Secrets were classified: a CronJob, and a cluster-scoped
+    // StorageClass (outside any namespace the candidates are in).
+    await apply({ apiVersion: 'batch/v1', kind: 'CronJob', metadata: { namespace: ns, name: 'late' }, spec: { schedule: '0 4 * * *', jobTemplate: { spec: { template: podTemplate({ restartPolicy: 'Never', volumes: [{ name: 's', secret: { secretName: 'late-cron' } }] }) } } } });
+    await apply({ apiVersion: 'storage.k8s.io/v1', kind: 'StorageClass', metadata: { name: `${storageClass}-late` }, provisioner: 'csi.example.invalid', parameters: { 'csi.storage.k8s.io/node-publish-secret-name': 'late-storage', 'csi.storage.k8s.io/node-publish-secret-namespace': ns } });
+    cleanups.push(() => kubectl(['delete', 'storageclass', `${storageClass}-late`, '--ignore-not-found']));
+    const tokenPath = join(workDir, 'vault-token');
+    writeFileSync(tokenPath, await mintServiceAccountToken('vaultkeeper', 'vaultkeeper-secret-sweep', { audience: 'vault' }), { mode: 0o600 });
+    const vault = await connectVault(
+      {
+        address: readStack().openbao.addr,
+        fallbackAddresses: readStack().openbao.nodes.slice(1).map((n) => n.addr),
+        allowInsecureHttp: false,
+        auth: { method: 'kubernetes', mount: 'kubernetes', role: 'vaultkeeper-secret-sweep', tokenPath },
+        requestTimeoutSeconds: 30,
+        callDeadlineSeconds: 60,
+      },
+      { log, onCleanup: (fn) => done.push(fn) },
+    );
+    try {
+      const kube = connectKube({ kubeconfig, requestDeadlineSeconds: 30 }, log);
+      const summary = await remediate(candidates, { kube, vault, backup: { mount: 'secret', path: backupPath }, maxDeletes: 10, pageSize: 100, namespaces: [ns, nsR], dryRun: false, log });
+      expect(summary).toMatchObject({ deleted: 0, refused: 2 });
+      expect(summary.actions.get(`${ns}/late-cron`)?.reason).toBe('now used by CronJob late');
+      expect(summary.actions.get(`${ns}/late-storage`)?.reason).toBe(`now used by StorageClass ${storageClass}-late`);
+      expect(await exists(ns, 'late-cron')).toBe(true);
+      expect(await exists(ns, 'late-storage')).toBe(true);
+    } finally {
+      for (const fn of done.reverse()) await fn();
+    }
   });
 
   describe('with Gateway API, Flux and cert-manager installed', () => {
