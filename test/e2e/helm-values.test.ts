@@ -191,6 +191,33 @@ describe('what every rendered CronJob and its pod look like', async () => {
     }
   });
 
+  it('lets each pod reach what the chart supports by default: NodeLocal DNSCache, EKS Pod Identity and IMDS for the AWS jobs, an in-cluster Authentik for oidc-rotation', async () => {
+    const rule = (np: K8sObject, cidr: string) =>
+      np.spec.egress.find((r: any) => (r.to ?? []).some((p: any) => p.ipBlock?.cidr === cidr))?.ports.map((p: any) => `${p.port}/${p.protocol}`);
+    const awsJobs = ['emergency-token', 'kms-probe', 'raft-snapshot'];
+    for (const np of byKind(objects, 'NetworkPolicy')) {
+      const job = component(np);
+      expect({ job, nodeLocalDns: rule(np, '169.254.20.10/32') }).toEqual({ job, nodeLocalDns: ['53/UDP', '53/TCP'] });
+      const aws = awsJobs.includes(job) ? ['80/TCP'] : undefined;
+      expect({ job, podIdentity: rule(np, '169.254.170.23/32'), podIdentityV6: rule(np, 'fd00:ec2::23/128'), imds: rule(np, '169.254.169.254/32') }).toEqual({ job, podIdentity: aws, podIdentityV6: aws, imds: aws });
+      // Authentik's pod ports (a NetworkPolicy matches after the Service's port translation).
+      const ports = np.spec.egress.map((r: any) => r.ports.map((p: any) => `${p.port}/${p.protocol}`).join(','));
+      expect({ job, authentik: ports.includes('9443/TCP,9000/TCP') }).toEqual({ job, authentik: job === 'oidc-rotation' });
+    }
+
+    // Each is a value: turned off, its rule is gone; its address can be changed.
+    const off = await renderChart({
+      valueFiles: [ALL_JOBS_VALUES, valuesFile({ networkPolicy: { imds: { enabled: false }, authentik: { enabled: false }, nodeLocalDns: { to: [{ ipBlock: { cidr: '169.254.0.10/32' } }] } } })],
+    });
+    for (const np of byKind(off, 'NetworkPolicy')) {
+      const job = component(np);
+      expect(rule(np, '169.254.169.254/32'), job).toBeUndefined();
+      expect(rule(np, '169.254.0.10/32'), job).toEqual(['53/UDP', '53/TCP']);
+      expect(rule(np, '169.254.170.23/32'), job).toEqual(awsJobs.includes(job) ? ['80/TCP'] : undefined);
+      expect(np.spec.egress.some((r: any) => r.ports.some((p: any) => p.port === 9443)), job).toBe(false);
+    }
+  });
+
   it('prints, for each job, how to run it by hand, where its logs are and where its metrics go', async () => {
     // A namespace of its own: even a client dry run refuses to adopt the stack's ServiceAccounts.
     const res = await helm(['install', 'vaultkeeper', CHART_DIR, '--dry-run=client', '-n', 'vkh-notes', '-f', ALL_JOBS_VALUES]);

@@ -45,6 +45,9 @@ const networkPorts: Json = {
 };
 const egressTargetDef = obj({ to: networkPeers, ports: networkPorts });
 const egressTarget: Json = { $ref: '#/definitions/egressTarget' };
+/** A chart-wide egress rule that can be turned off (enabled: false adds no rule). */
+const optionalEgressTargetDef = obj({ enabled: bool, to: networkPeers, ports: networkPorts });
+const optionalEgressTarget: Json = { $ref: '#/definitions/optionalEgressTarget' };
 
 /**
  * Environment a job may be given. Secrets never come from the environment in a cluster, so a
@@ -105,7 +108,11 @@ function jobSchema(config: { relaxed: Json; strict: Json }): Json {
       kubernetesApiAccess: bool,
       rbac: obj({ create: bool, rules: { type: 'array', items: { $ref: '#/definitions/policyRule' } }, clusterRules: { type: 'array', items: { $ref: '#/definitions/policyRule' } }, remediationRules: { type: 'array', items: { $ref: '#/definitions/policyRule' } } }),
       config: config.relaxed,
-      networkPolicy: obj({ egress: { type: 'array', items: egressTarget } }),
+      networkPolicy: obj({
+        egress: { type: 'array', items: egressTarget },
+        awsCredentials: { ...bool, description: 'also allow networkPolicy.eksPodIdentity and networkPolicy.imds (where the AWS SDK gets credentials)' },
+        authentik: { ...bool, description: 'also allow networkPolicy.authentik (an in-cluster Authentik)' },
+      }),
       ...jobSettings,
     }),
     // What the job cannot run without (e.g. the snapshot bucket) is required once it is enabled.
@@ -156,6 +163,27 @@ function toJsonSchema(schema: z.ZodType): Json {
   return json;
 }
 
+/**
+ * Config a job accepts but the image cannot run, refused by the chart until it can: the
+ * emergency-token's Bitwarden sink needs @bitwarden/sdk-napi's native add-on, which the image's
+ * bundles do not carry (every run would fail when loading it). JSON Schema has no error messages,
+ * so the reason is the name of a property that is "missing" when sink.type is bitwarden: Helm
+ * prints it next to the field.
+ */
+const BITWARDEN_REFUSAL =
+  "sink.type bitwarden cannot run from this image: it lacks the native add-on of @bitwarden/sdk-napi (see docs/emergency-token.md); use sink.type s3";
+
+function refuseWhatTheImageCannotRun(job: string, config: Json): Json {
+  if (job !== 'emergency-token') return config;
+  const sink = (config.properties as Record<string, Json> | undefined)?.sink;
+  const type = (sink?.properties as Record<string, Json> | undefined)?.type;
+  if (!sink || !type || !Array.isArray(type.enum)) throw new Error('emergency-token config: sink.type is not an enum any more; update refuseWhatTheImageCannotRun');
+  type.enum = (type.enum as string[]).filter((t) => t !== 'bitwarden');
+  sink.if = { properties: { type: { const: 'bitwarden' } }, required: ['type'] };
+  sink.then = { required: [BITWARDEN_REFUSAL] };
+  return config;
+}
+
 /** The same schema with nothing required: a disabled job's config may be partial or empty. */
 function withoutRequired(node: unknown): unknown {
   if (Array.isArray(node)) return node.map(withoutRequired);
@@ -184,7 +212,7 @@ export async function buildValuesSchema(): Promise<{ schema: Json; jobsWithoutSp
       jobs[name] = jobSchema({ relaxed: anyObject, strict: anyObject });
       continue;
     }
-    const strict = withoutDefaults(toJsonSchema(spec)) as Json;
+    const strict = refuseWhatTheImageCannotRun(name, withoutDefaults(toJsonSchema(spec)) as Json);
     jobs[name] = jobSchema({ relaxed: withoutRequired(strict) as Json, strict: { ...strict, description: `config of ${name}: see docs/${name}.md` } });
   }
 
@@ -229,13 +257,24 @@ export async function buildValuesSchema(): Promise<{ schema: Json; jobsWithoutSp
       podSecurityContext: anyObject,
       securityContext: anyObject,
       jobDefaults: obj(jobSettings),
-      networkPolicy: obj({ enabled: bool, dns: egressTarget, vault: egressTarget, pushgateway: egressTarget, kubernetesApi: egressTarget }),
+      networkPolicy: obj({
+        enabled: bool,
+        dns: egressTarget,
+        vault: egressTarget,
+        pushgateway: egressTarget,
+        kubernetesApi: egressTarget,
+        nodeLocalDns: optionalEgressTarget,
+        eksPodIdentity: optionalEgressTarget,
+        imds: optionalEgressTarget,
+        authentik: optionalEgressTarget,
+      }),
       jobs: obj(jobs, { description: `one entry per job: ${Object.keys(jobs).join(', ')}` }),
     }),
     definitions: {
       envVar: envVarDef,
       policyRule: policyRuleDef,
       egressTarget: egressTargetDef,
+      optionalEgressTarget: optionalEgressTargetDef,
       resources: obj({ requests: { type: 'object', additionalProperties: quantity }, limits: { type: 'object', additionalProperties: quantity } }),
     },
     // As soon as one job runs, the jobs need to know where Vault is.
