@@ -1,3 +1,4 @@
+import { isClusterId, isUsableClusterName } from '@vaultkeeper/records';
 import { defineConfig, field, mergeSpecs, z } from '@vaultkeeper/runtime';
 import { vaultConfig } from '@vaultkeeper/vault';
 
@@ -12,8 +13,16 @@ export const snapshotConfig = defineConfig({
   shape: {
     snapshot: z
       .strictObject({
-        /** Names the objects; defaults to the cluster_name Vault reports in sys/health. */
-        cluster: field.nonEmpty('a cluster name').optional(),
+        /** Names the objects (lower-cased, at most 63 characters in keys); defaults to the cluster_name Vault reports in sys/health. */
+        cluster: field
+          .nonEmpty('a cluster name')
+          .refine(isUsableClusterName, 'has no usable characters (use letters, digits, ".", "_" or "-")')
+          .optional(),
+        /** The cluster_id (sys/health) whose objects list and verify show when several clusters share one name; a snapshot run refuses a Vault of another id. */
+        clusterId: field
+          .nonEmpty('a cluster_id')
+          .refine(isClusterId, 'is not a cluster_id as sys/health reports it (a UUID)')
+          .optional(),
         /** Whole run, all attempts included; keep it below the pod's activeDeadlineSeconds minus shutdownGraceSeconds so that the job, not the kubelet, ends a run that is too slow (and cleans up). There is deliberately no per-download deadline: a large snapshot may take long; a stalled one is caught by vault.requestTimeoutSeconds (idle). */
         deadlineSeconds: field.seconds(60).default(3000),
         /** Attempts at taking and uploading a snapshot (each from the start, on the active node of that moment). */
@@ -59,6 +68,7 @@ export const snapshotConfig = defineConfig({
   },
   env: {
     SNAPSHOT_CLUSTER: { path: 'snapshot.cluster', doc: 'cluster name in object keys (default: cluster_name from sys/health)' },
+    SNAPSHOT_CLUSTER_ID: { path: 'snapshot.clusterId', doc: 'cluster_id of this cluster (optional; list/verify show only its objects when several clusters share a name)' },
     SNAPSHOT_DEADLINE: { path: 'snapshot.deadlineSeconds', doc: 'deadline of the whole run incl. retries (default 50m; keep it under the pod activeDeadlineSeconds)' },
     SNAPSHOT_MAX_ATTEMPTS: { path: 'snapshot.maxAttempts', doc: 'attempts at snapshot+upload, each from the start (default 3)' },
     SNAPSHOT_S3_BUCKET: { path: 's3.bucket', doc: 'bucket to store snapshots in (required)' },
@@ -83,3 +93,4 @@ export const snapshotConfig = defineConfig({
 });
 
 export const jobConfig = mergeSpecs(vaultConfig, snapshotConfig);
+

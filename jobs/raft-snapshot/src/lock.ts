@@ -6,14 +6,24 @@
  * 2024-08, MinIO, Ceph RGW): exactly one writer can create it. A lock whose holder died (OOM kill,
  * node loss) is taken over once its recorded expiry has passed; the expiry is the holder's own
  * deadline plus its shutdown grace, after which the holder cannot be running any more.
+ * The lock is per cluster (in its cluster_id's folder): clusters that share a name never wait for
+ * each other. It is written with the same encryption headers as the snapshot, so that a bucket
+ * policy requiring SSE-KMS on every PutObject refuses it no more than the snapshot.
  */
-import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, S3ServiceException, type S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, S3ServiceException, type S3Client, type ServerSideEncryption } from '@aws-sdk/client-s3';
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { JobFailure, z, type Logger } from '@vaultkeeper/runtime';
 
 
-const lockBody = z.object({ runId: z.string(), host: z.string(), pid: z.number(), startedAt: z.string(), expiresAt: z.string() });
+const lockBody = z.object({
+  runId: z.string(),
+  clusterId: z.string().optional(),
+  host: z.string(),
+  pid: z.number(),
+  startedAt: z.string(),
+  expiresAt: z.string(),
+});
 export type LockInfo = z.infer<typeof lockBody>;
 
 export interface HeldLock {
@@ -43,6 +53,9 @@ export async function acquireLock(opts: {
   bucket: string;
   key: string;
   runId: string;
+  clusterId: string;
+  /** The SSE headers every object of the job carries (encryptionParams). */
+  encryption: { ServerSideEncryption?: ServerSideEncryption; SSEKMSKeyId?: string };
   holdSeconds: number;
   waitSeconds: number;
   log: Logger;
@@ -54,6 +67,7 @@ export async function acquireLock(opts: {
     const now = new Date();
     const info: LockInfo = {
       runId: opts.runId,
+      clusterId: opts.clusterId,
       host: hostname(),
       pid: process.pid,
       startedAt: now.toISOString(),
@@ -61,7 +75,7 @@ export async function acquireLock(opts: {
     };
     try {
       const put = await client.send(
-        new PutObjectCommand({ Bucket: bucket, Key: key, Body: JSON.stringify(info), ContentType: 'application/json', IfNoneMatch: '*' }),
+        new PutObjectCommand({ Bucket: bucket, Key: key, Body: JSON.stringify(info), ContentType: 'application/json', IfNoneMatch: '*', ...opts.encryption }),
         { abortSignal: opts.signal },
       );
       const etag = put.ETag ?? '';

@@ -1,20 +1,18 @@
 /**
  * The default command: lock, snapshot + verify + upload (retried from the start on the active node
  * of the moment), commit (the record beside the snapshot), prune. Retention runs only after a
- * successful commit.
+ * successful commit. Housekeeping (removing what earlier runs left, pruning) never costs the
+ * backup: whatever S3 refuses there is a warning, a summary field and a metric, not a failure.
  */
 import type { S3Client } from '@aws-sdk/client-s3';
 import { JobFailure, isAbortError, withRetry, type JobContext, type Logger } from '@vaultkeeper/runtime';
 import { VaultError, type VaultClient } from '@vaultkeeper/vault';
+import { FORMAT_VERSION, JOB_MARK, VERIFIED_CHECKS, clusterFolder, lockKey, newRunId, recordKey, snapshotKey, type ClusterRef } from '@vaultkeeper/records';
 import { clusterInfo } from './cluster-info.ts';
 import type { jobConfig } from './config.ts';
 import { acquireLock } from './lock.ts';
-import { clusterPrefix, lockKey, newRunId, recordKey, snapshotKey } from './object-name.ts';
 import { planRetention, type RetentionPlan, type RetentionPolicy } from './retention.ts';
 import {
-  FORMAT_VERSION,
-  JOB_MARK,
-  VERIFIED_CHECKS,
   abortUpload,
   deleteObjects,
   encryptionParams,
@@ -22,6 +20,7 @@ import {
   listUploads,
   scanCluster,
   type ClusterScan,
+  type PendingUpload,
   type S3Settings,
   type StoredObject,
 } from './s3-store.ts';
@@ -38,18 +37,22 @@ export async function runSnapshot(ctx: Ctx, vault: VaultClient, client: S3Client
   const deadlineMs = config.snapshot.deadlineSeconds * 1000;
   // One signal for everything the run does: SIGTERM or the run's deadline, whichever comes first.
   const signal = AbortSignal.any([ctx.signal, AbortSignal.timeout(deadlineMs)]);
-  const { cluster, version } = await clusterInfo(vault, config.snapshot.cluster, log, signal);
+  const { cluster, clusterId, version } = await clusterInfo(vault, config.snapshot, log, signal);
+  const ref: ClusterRef = { prefix: s3.prefix, cluster, clusterId };
   const runId = newRunId();
   const takenAt = new Date(started);
-  const key = snapshotKey(s3.prefix, cluster, takenAt, runId);
+  const key = snapshotKey(ref, takenAt, runId);
 
-  if (ctx.dryRun) return dryRun(ctx, vault, client, cluster, runId);
+  if (ctx.dryRun) return dryRun(ctx, vault, client, ref, runId);
 
+  const housekeeping = new Housekeeping(log);
   const lock = await acquireLock({
     client,
     bucket: s3.bucket,
-    key: lockKey(s3.prefix, cluster),
+    key: lockKey(ref),
     runId,
+    clusterId,
+    encryption: encryptionParams(s3),
     // Past this the holder has certainly stopped (deadline, then the grace to clean up).
     holdSeconds: config.snapshot.deadlineSeconds + config.shutdownGraceSeconds + 60,
     waitSeconds: config.lock.waitSeconds,
@@ -63,10 +66,22 @@ export async function runSnapshot(ctx: Ctx, vault: VaultClient, client: S3Client
     if (!committed) await discardSnapshot(client, s3.bucket, key, log);
   });
   // Neither touches this run's key, so both go on while the snapshot streams. Under the lock no
-  // other run adds or removes objects, so a listing taken now is still right after the commit.
-  const scanned = scanCluster(client, s3, cluster, signal);
-  const swept = scanned.then((scan) => sweepLeftovers(client, s3, cluster, key, scan, log, signal));
-  swept.catch(() => undefined);
+  // other run of this cluster adds or removes objects, so a listing taken now is still right
+  // after the commit. Neither fails the run (only an abort ends them): what fails is noted.
+  const scanned: Promise<ClusterScan | undefined> = scanCluster(client, s3, cluster, clusterId, signal).then(
+    (scan) => {
+      for (const k of scan.vanished) housekeeping.warn({ key: k }, `${k} was listed and then gone before its HEAD (a lifecycle rule or a person deleted it); skipped`);
+      reportSharedFolder(scan, ref, log);
+      return scan;
+    },
+    (err: unknown) => {
+      if (signal.aborted) return undefined;
+      housekeeping.warn({ err }, `could not list ${clusterFolder(s3.prefix, cluster)}: ${describe(err)}; no cleanup and no pruning this run`);
+      return undefined;
+    },
+  );
+  const swept = scanned.then((scan) => scan && sweepLeftovers(client, s3, ref, key, scan, housekeeping, signal));
+  swept.catch(() => undefined); // awaited after the upload; only an abort rejects it
 
   let attempts = 0;
   let servedBy = '';
@@ -81,6 +96,7 @@ export async function runSnapshot(ctx: Ctx, vault: VaultClient, client: S3Client
         'vaultkeeper-job': JOB_MARK,
         'vaultkeeper-format': FORMAT_VERSION,
         cluster,
+        'cluster-id': clusterId,
         'vault-version': version,
         'vault-node': source.node,
         'taken-at': takenAt.toISOString(),
@@ -115,9 +131,10 @@ export async function runSnapshot(ctx: Ctx, vault: VaultClient, client: S3Client
     s3,
     record: {
       job: JOB_MARK,
-      format: Number(FORMAT_VERSION),
+      format: 3,
       key,
       cluster,
+      clusterId,
       takenAt: takenAt.toISOString(),
       runId,
       sha256: report.sha256,
@@ -155,18 +172,22 @@ export async function runSnapshot(ctx: Ctx, vault: VaultClient, client: S3Client
 
   let pruned: string[] = [];
   let kept = 0;
-  if (config.retention.enabled) {
-    const plan = planOver((await scanned).snapshots, key, takenAt, config.retention);
+  const scan = await scanned;
+  if (config.retention.enabled && scan) {
+    const plan = planOver(scan.snapshots, key, takenAt, config.retention);
     // The object just written must be among the kept; if it is not, something is off: prune nothing.
     if (!plan.keep.some((k) => k.key === key)) {
-      log.error({ key }, 'the new snapshot is not in the retention plan; pruning nothing');
+      housekeeping.warn({ key }, 'the new snapshot is not in the retention plan; pruning nothing');
     } else {
-      pruned = await pruneSnapshots(client, s3.bucket, plan.prune.map((p) => p.key), log, signal);
-      kept = plan.keep.length;
+      pruned = await pruneSnapshots(client, s3.bucket, plan.prune.map((p) => p.key), housekeeping, signal);
+      kept = plan.keep.length + (plan.prune.length - pruned.length);
     }
     ctx.metrics.gauge('stored_objects', 'Verified snapshots of this cluster in the bucket after pruning.').set(kept);
     ctx.metrics.gauge('pruned_objects', 'Snapshots pruned by the last run.').set(pruned.length);
   }
+  const others = scan ? scan.clusterIds.filter((id) => id !== clusterId) : [];
+  ctx.metrics.gauge('other_clusters_in_folder', 'Other clusters (cluster ids) whose snapshots share this cluster name’s folder.').set(others.length);
+  ctx.metrics.gauge('housekeeping_warnings', 'What the last run could not clean up or prune (the snapshot was stored all the same).').set(housekeeping.warnings.length);
 
   await revoked;
   return {
@@ -180,9 +201,41 @@ export async function runSnapshot(ctx: Ctx, vault: VaultClient, client: S3Client
     vaultVersion: version,
     attempts,
     encryption: encryptionParams(s3).ServerSideEncryption ?? 'none',
+    cluster,
+    clusterId,
     kept,
     pruned: pruned.length,
+    housekeepingWarnings: housekeeping.warnings,
+    ...(others.length ? { sharedWith: others } : {}),
   };
+}
+
+/** What housekeeping could not do: each a warning line now, and the list in the summary. */
+class Housekeeping {
+  readonly warnings: string[] = [];
+  constructor(readonly log: Logger) {}
+  warn(fields: Record<string, unknown>, message: string): void {
+    this.warnings.push(message);
+    this.log.warn(fields, `housekeeping: ${message}`);
+  }
+}
+
+function describe(err: unknown): string {
+  return err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+}
+
+/**
+ * Clusters that share a name also share its folder: each keeps its own objects (its cluster_id
+ * folder, its lock, its retention), but an operator reading keys by name cannot tell them apart,
+ * and format-2 objects there belong to nobody for sure. Said loudly on every run, never fatal.
+ */
+function reportSharedFolder(scan: ClusterScan, ref: ClusterRef, log: Logger): void {
+  const others = scan.clusterIds.filter((id) => id !== ref.clusterId);
+  if (!others.length) return;
+  log.warn(
+    { folder: clusterFolder(ref.prefix, ref.cluster), clusterId: ref.clusterId, otherClusterIds: others, untouchedLegacyObjects: scan.ambiguousLegacy.length },
+    `two or more clusters share the folder ${clusterFolder(ref.prefix, ref.cluster)} (same cluster name): each keeps and prunes only its own snapshots, but give each cluster its own cluster_name or snapshot.cluster`,
+  );
 }
 
 /** The plan over what was listed plus the snapshot just committed. */
@@ -195,45 +248,65 @@ function planOver(stored: StoredObject[], key: string, takenAt: Date, policy: Re
 export async function retentionPlan(
   client: S3Client,
   s3: S3Settings,
-  cluster: string,
-  policy: { keepLast: number; daily: number; weekly: number; monthly: number },
+  ref: ClusterRef,
+  policy: RetentionPolicy,
   signal: AbortSignal,
   extra: StoredObject[] = [],
 ): Promise<RetentionPlan> {
-  const stored = [...(await scanCluster(client, s3, cluster, signal)).snapshots, ...extra];
-  const ours = stored.filter(isCommitted);
+  const stored = [...(await scanCluster(client, s3, ref.cluster, ref.clusterId, signal)).snapshots, ...extra];
   return planRetention(
-    ours.map((o) => ({ key: o.key, takenAt: o.takenAt })),
+    stored.filter(isCommitted).map((o) => ({ key: o.key, takenAt: o.takenAt })),
     policy,
   );
 }
 
 /**
- * Deletes snapshots and their records, record first: a snapshot whose deletion fails then has no
- * record, is no longer counted, and is removed by the next run.
+ * Deletes snapshots and their records, record first: a snapshot whose record S3 would not delete
+ * is left whole (still committed, pruned by a later run); one whose own deletion failed has no
+ * record any more, no longer counts, and is removed by the next run's cleanup.
  */
-async function pruneSnapshots(client: S3Client, bucket: string, keys: string[], log: Logger, signal: AbortSignal): Promise<string[]> {
-  await deleteObjects(client, bucket, keys.map(recordKey), signal);
-  const deleted = await deleteObjects(client, bucket, keys, signal);
-  for (const key of deleted) log.info({ key }, 'pruned');
-  return deleted;
+async function pruneSnapshots(client: S3Client, bucket: string, keys: string[], housekeeping: Housekeeping, signal: AbortSignal): Promise<string[]> {
+  const records = await deleteObjects(client, bucket, keys.map(recordKey), signal);
+  for (const f of records.failed) housekeeping.warn({ key: f.key, reason: f.reason }, `could not prune ${f.key.slice(0, -'.json'.length)} (S3 refused to delete its record: ${f.reason}); kept for now`);
+  const recordsGone = new Set(records.deleted);
+  const snapshots = await deleteObjects(client, bucket, keys.filter((k) => recordsGone.has(recordKey(k))), signal);
+  for (const f of snapshots.failed) housekeeping.warn({ key: f.key, reason: f.reason }, `could not delete the pruned snapshot ${f.key} (${f.reason}); its record is gone, the next run removes it`);
+  for (const key of snapshots.deleted) housekeeping.log.info({ key }, 'pruned');
+  return snapshots.deleted;
 }
 
 /**
  * What a killed run (SIGKILL, OOM, node loss) or a failed cleanup left behind: multipart uploads
  * never completed, snapshots of ours never committed (no record), records without a snapshot.
- * Safe to remove while we hold the lock, since no other run exists.
+ * Safe to remove while we hold the lock, since no other run of this cluster exists. Uploads are
+ * looked for in this cluster's own folder only (and, when nobody shares the name, in the folder
+ * of format-2 runs); every step that fails is a warning and the next step goes on.
  */
-async function sweepLeftovers(client: S3Client, s3: S3Settings, cluster: string, ours: string, scan: ClusterScan, log: Logger, signal: AbortSignal): Promise<void> {
-  for (const u of await listUploads(client, s3.bucket, clusterPrefix(s3.prefix, cluster), signal)) {
-    if (u.key === ours) continue;
-    await abortUpload(client, s3.bucket, u, signal);
-    log.warn({ key: u.key, uploadId: u.uploadId, initiated: u.initiated?.toISOString() }, 'aborted a multipart upload left by an earlier run');
+async function sweepLeftovers(client: S3Client, s3: S3Settings, ref: ClusterRef, ours: string, scan: ClusterScan, housekeeping: Housekeeping, signal: AbortSignal): Promise<void> {
+  const folder = clusterFolder(s3.prefix, ref.cluster);
+  const shared = scan.clusterIds.some((id) => id !== ref.clusterId);
+  let uploads: PendingUpload[] = [];
+  try {
+    const all = await listUploads(client, s3.bucket, shared ? `${folder}${ref.clusterId}/` : folder, signal);
+    // Without a sharer: this cluster's folder, and format-2 uploads directly in the name's folder.
+    uploads = all.filter((u) => u.key !== ours && (u.key.startsWith(`${folder}${ref.clusterId}/`) || !u.key.slice(folder.length).includes('/')));
+  } catch (err) {
+    if (signal.aborted) throw err;
+    housekeeping.warn({ err }, `could not list multipart uploads under ${folder} (${describe(err)}); abandoned uploads, if any, stay until a bucket lifecycle rule aborts them`);
+  }
+  for (const u of uploads) {
+    try {
+      await abortUpload(client, s3.bucket, u, signal);
+      housekeeping.log.warn({ key: u.key, uploadId: u.uploadId, initiated: u.initiated?.toISOString() }, 'aborted a multipart upload left by an earlier run');
+    } catch (err) {
+      if (signal.aborted) throw err;
+      housekeeping.warn({ key: u.key, uploadId: u.uploadId, err }, `could not abort the multipart upload of ${u.key} left by an earlier run (${describe(err)})`);
+    }
   }
   const uncommitted = scan.snapshots.filter((o) => o.meta && !o.recorded && o.key !== ours).map((o) => o.key);
-  for (const key of await deleteObjects(client, s3.bucket, [...uncommitted, ...scan.strayRecords], signal)) {
-    log.warn({ key }, 'removed what an earlier run left uncommitted');
-  }
+  const removed = await deleteObjects(client, s3.bucket, [...uncommitted, ...scan.strayRecords], signal);
+  for (const key of removed.deleted) housekeeping.log.warn({ key }, 'removed what an earlier run left uncommitted');
+  for (const f of removed.failed) housekeeping.warn({ key: f.key, reason: f.reason }, `could not remove ${f.key}, left uncommitted by an earlier run (${f.reason})`);
 }
 
 /** The job's token has a short TTL; a retry after a long failed attempt renews it first. */
@@ -260,18 +333,18 @@ function explain(err: unknown, runSignal: AbortSignal, jobSignal: AbortSignal, a
   return err;
 }
 
-async function dryRun(ctx: Ctx, vault: VaultClient, client: S3Client, cluster: string, runId: string): Promise<Record<string, unknown>> {
+async function dryRun(ctx: Ctx, vault: VaultClient, client: S3Client, ref: ClusterRef, runId: string): Promise<Record<string, unknown>> {
   const { config, log } = ctx;
   const s3 = config.s3;
   const active = await vault.findActiveNode({ signal: ctx.signal }).catch(() => vault.currentNode);
   const now = new Date();
-  const key = snapshotKey(s3.prefix, cluster, now, runId);
+  const key = snapshotKey(ref, now, runId);
   log.info({ bucket: s3.bucket, key, node: active, encryption: encryptionParams(s3) }, 'dry run: would take a snapshot from this node and upload it here');
   let plan: RetentionPlan | undefined;
   if (config.retention.enabled) {
     // As if the new snapshot were already stored, which is what the real run decides with.
-    const next: StoredObject = { key, takenAt: now, size: 0, lastModified: now, meta: {} as StoredObject['meta'], recorded: true, encryption: undefined };
-    plan = await retentionPlan(client, s3, cluster, config.retention, ctx.signal, [next]);
+    const next: StoredObject = { key, clusterId: ref.clusterId, takenAt: now, size: 0, lastModified: now, meta: {} as StoredObject['meta'], recorded: true, encryption: undefined };
+    plan = await retentionPlan(client, s3, ref, config.retention, ctx.signal, [next]);
     for (const p of plan.prune) log.info({ key: p.key, takenAt: p.takenAt.toISOString() }, 'dry run: would prune');
   }
   return {

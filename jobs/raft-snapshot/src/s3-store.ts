@@ -16,9 +16,19 @@ import {
   type ServerSideEncryption,
 } from '@aws-sdk/client-s3';
 import { createS3Client as createAwsS3Client } from '@vaultkeeper/aws';
+import {
+  RECORD_SUFFIX,
+  clusterFolder,
+  clusterIdsIn,
+  parseSnapshotKey,
+  readMetadata,
+  recordKey,
+  snapshotRecord,
+  type SnapshotMetadata,
+  type SnapshotRecord,
+} from '@vaultkeeper/records';
 import { registerSecret, z, type Logger } from '@vaultkeeper/runtime';
 import type { VaultClient } from '@vaultkeeper/vault';
-import { clusterPrefix, parseSnapshotKey, RECORD_SUFFIX, recordKey } from './object-name.ts';
 
 export interface S3Settings {
   bucket: string;
@@ -33,47 +43,6 @@ export interface S3Settings {
   credentialsFromVault?: string | undefined;
   requestTimeoutSeconds: number;
 }
-
-/** Marks an object as written by this job; retention never touches an object without it. */
-export const JOB_MARK = 'raft-snapshot';
-/** 2: the whole-object SHA-256 lives in the record object beside the snapshot. */
-export const FORMAT_VERSION = '2';
-
-/** x-amz-meta-* of a snapshot, fixed when its upload starts (S3 lower-cases metadata names). */
-export interface SnapshotMetadata {
-  'vaultkeeper-job': string;
-  'vaultkeeper-format': string;
-  cluster: string;
-  'raft-index': string;
-  'raft-term': string;
-  'vault-version': string;
-  'vault-node': string;
-  'taken-at': string;
-  'run-id': string;
-}
-
-export const VERIFIED_CHECKS = ['gzip', 'tar', 'sha256sums', 'members', 'sealed-manifest'];
-
-/** The record object (<snapshot>.json), written once the snapshot was verified and stored. */
-export const snapshotRecord = z.object({
-  job: z.literal(JOB_MARK),
-  format: z.literal(Number(FORMAT_VERSION)),
-  key: z.string(),
-  cluster: z.string(),
-  takenAt: z.string(),
-  runId: z.string(),
-  /** SHA-256 of the whole object as stored, hex. */
-  sha256: z.string().regex(/^[0-9a-f]{64}$/),
-  size: z.number().int().nonnegative(),
-  raftIndex: z.string().regex(/^\d+$/),
-  raftTerm: z.string().regex(/^\d+$/),
-  vaultVersion: z.string(),
-  vaultNode: z.string(),
-  /** What was checked before the snapshot was committed. */
-  verified: z.array(z.string()),
-  members: z.array(z.object({ name: z.string(), size: z.number().int().nonnegative(), sha256: z.string() })),
-});
-export type SnapshotRecord = z.infer<typeof snapshotRecord>;
 
 const kvCredentials = z.object({
   data: z.object({ access_key_id: z.string().min(1), secret_access_key: z.string().min(1), session_token: z.string().min(1).optional() }),
@@ -116,6 +85,8 @@ export function encryptionParams(s3: S3Settings): { ServerSideEncryption?: Serve
 
 export interface StoredObject {
   key: string;
+  /** The cluster id of its folder; undefined for a format-2 object (from before cluster ids). */
+  clusterId: string | undefined;
   takenAt: Date;
   size: number;
   lastModified: Date | undefined;
@@ -132,55 +103,85 @@ export function isCommitted(o: StoredObject): boolean {
 }
 
 export interface ClusterScan {
-  /** Every snapshot-named object under the cluster's prefix, oldest first, with its metadata. */
+  /** The snapshot-named objects in scope, oldest first, with their metadata. */
   snapshots: StoredObject[];
-  /** Record objects whose snapshot is gone (a prune or discard that stopped half-way). */
+  /** Record objects in scope whose snapshot is gone (a prune or discard that stopped half-way). */
   strayRecords: string[];
+  /** Every cluster id with a folder under this name (other clusters of the same name included). */
+  clusterIds: string[];
+  /** Format-2 objects left out because the folder is shared and they cannot be told apart. */
+  ambiguousLegacy: string[];
+  /** Listed, then gone before their HEAD (a lifecycle rule or a person deleted them): skipped. */
+  vanished: string[];
 }
 
-export async function listSnapshots(client: S3Client, s3: S3Settings, cluster: string, signal?: AbortSignal): Promise<StoredObject[]> {
-  return (await scanCluster(client, s3, cluster, signal)).snapshots;
-}
-
-export async function scanCluster(client: S3Client, s3: S3Settings, cluster: string, signal?: AbortSignal): Promise<ClusterScan> {
-  const prefix = clusterPrefix(s3.prefix, cluster);
-  const found: Array<{ key: string; takenAt: Date; size: number; lastModified: Date | undefined }> = [];
-  const records = new Set<string>();
-  // Delimiter '/' keeps anything in sub-folders out of the listing.
-  for await (const page of paginateListObjectsV2({ client, pageSize: 1000 }, { Bucket: s3.bucket, Prefix: prefix, Delimiter: '/' }, ...(signal ? [{ abortSignal: signal }] : []))) {
-    for (const o of page.Contents ?? []) {
-      if (!o.Key) continue;
-      if (o.Key.endsWith(RECORD_SUFFIX)) {
-        records.add(o.Key);
-        continue;
-      }
-      const parsed = parseSnapshotKey(o.Key, s3.prefix, cluster);
-      if (parsed) found.push({ key: o.Key, takenAt: parsed.takenAt, size: o.Size ?? 0, lastModified: o.LastModified });
+/**
+ * The objects of one cluster name: with `clusterId`, that cluster's folder plus the format-2
+ * objects from before cluster ids as long as no other cluster shares the name (then nobody can
+ * tell whose they are, and they are left alone); without, every cluster of that name (`list`).
+ */
+export async function scanCluster(
+  client: S3Client,
+  s3: S3Settings,
+  cluster: string,
+  clusterId: string | undefined,
+  signal?: AbortSignal,
+): Promise<ClusterScan> {
+  const opts = signal ? [{ abortSignal: signal }] : [];
+  const folder = clusterFolder(s3.prefix, cluster);
+  // Delimiter '/': the folder's own objects (format 2) and its sub-folders (one per cluster id).
+  const listing = async (prefix: string) => {
+    const objects: Array<{ key: string; size: number; lastModified: Date | undefined }> = [];
+    const folders: string[] = [];
+    for await (const page of paginateListObjectsV2({ client, pageSize: 1000 }, { Bucket: s3.bucket, Prefix: prefix, Delimiter: '/' }, ...opts)) {
+      for (const o of page.Contents ?? []) if (o.Key) objects.push({ key: o.Key, size: o.Size ?? 0, lastModified: o.LastModified });
+      for (const p of page.CommonPrefixes ?? []) if (p.Prefix) folders.push(p.Prefix);
     }
+    return { objects, folders };
+  };
+  const top = await listing(folder);
+  const clusterIds = clusterIdsIn(top.folders, s3.prefix, cluster);
+  const shared = clusterId !== undefined && clusterIds.some((id) => id !== clusterId);
+  const scope = [...(shared ? [] : top.objects)];
+  const ambiguousLegacy = shared ? top.objects.filter((o) => parseSnapshotKey(o.key, s3.prefix, cluster)).map((o) => o.key) : [];
+  for (const id of clusterId !== undefined ? [clusterId] : clusterIds) scope.push(...(await listing(`${folder}${id}/`)).objects);
+
+  const found: Array<{ key: string; clusterId: string | undefined; takenAt: Date; size: number; lastModified: Date | undefined }> = [];
+  const records = new Set<string>();
+  for (const o of scope) {
+    if (o.key.endsWith(RECORD_SUFFIX)) {
+      records.add(o.key);
+      continue;
+    }
+    const parsed = parseSnapshotKey(o.key, s3.prefix, cluster);
+    if (parsed) found.push({ ...o, clusterId: parsed.clusterId, takenAt: parsed.takenAt });
   }
   found.sort((a, b) => a.takenAt.getTime() - b.takenAt.getTime() || (a.key < b.key ? -1 : 1));
   // ListObjectsV2 carries no user metadata: one HEAD per object, a few at a time.
-  const out: StoredObject[] = new Array(found.length);
+  const heads: Array<StoredObject | undefined> = new Array(found.length);
+  const vanished: string[] = [];
   let next = 0;
   const worker = async () => {
     for (let i = next++; i < found.length; i = next++) {
       const f = found[i]!;
-      const head = await client.send(new HeadObjectCommand({ Bucket: s3.bucket, Key: f.key }), signal ? { abortSignal: signal } : {});
-      out[i] = { ...f, meta: readMetadata(head.Metadata, cluster), recorded: records.has(recordKey(f.key)), encryption: head.ServerSideEncryption };
+      try {
+        const head = await client.send(new HeadObjectCommand({ Bucket: s3.bucket, Key: f.key }), ...opts);
+        heads[i] = { ...f, meta: readMetadata(head.Metadata, cluster, f.clusterId), recorded: records.has(recordKey(f.key)), encryption: head.ServerSideEncryption };
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+        vanished.push(f.key);
+      }
     }
   };
   await Promise.all(Array.from({ length: Math.min(8, found.length) }, worker));
+  const snapshots = heads.filter((h): h is StoredObject => h !== undefined);
   const snapshotKeys = new Set(found.map((f) => f.key));
   const strayRecords = [...records].filter((r) => parseSnapshotKey(r.slice(0, -RECORD_SUFFIX.length), s3.prefix, cluster) && !snapshotKeys.has(r.slice(0, -RECORD_SUFFIX.length)));
-  return { snapshots: out, strayRecords };
+  return { snapshots, strayRecords, clusterIds, ambiguousLegacy, vanished };
 }
 
-/** The job's description on an object, or undefined when it is not (entirely) ours. */
-export function readMetadata(meta: Record<string, string> | undefined, cluster: string): SnapshotMetadata | undefined {
-  if (!meta || meta['vaultkeeper-job'] !== JOB_MARK || meta.cluster !== cluster || meta['vaultkeeper-format'] !== FORMAT_VERSION) return undefined;
-  const required: Array<keyof SnapshotMetadata> = ['raft-index', 'raft-term', 'taken-at', 'run-id'];
-  if (required.some((k) => !meta[k])) return undefined;
-  return meta as unknown as SnapshotMetadata;
+function isNotFound(err: unknown): boolean {
+  return err instanceof S3ServiceException && (err.name === 'NotFound' || err.name === 'NoSuchKey' || err.$metadata.httpStatusCode === 404);
 }
 
 /** The record beside a snapshot, or undefined when there is none; throws when it is not one of ours. */
@@ -190,7 +191,7 @@ export async function readRecord(client: S3Client, bucket: string, key: string, 
     const res = await client.send(new GetObjectCommand({ Bucket: bucket, Key: recordKey(key) }), signal ? { abortSignal: signal } : {});
     text = await res.Body!.transformToString();
   } catch (err) {
-    if (err instanceof S3ServiceException && (err.name === 'NoSuchKey' || err.$metadata.httpStatusCode === 404)) return undefined;
+    if (isNotFound(err)) return undefined;
     throw err;
   }
   let json: unknown;
@@ -236,26 +237,40 @@ export async function abortUpload(client: S3Client, bucket: string, u: PendingUp
   }
 }
 
-/** Deletes keys 1,000 per request (the DeleteObjects limit); returns the keys deleted, throws if any failed. */
-export async function deleteObjects(client: S3Client, bucket: string, keys: string[], signal?: AbortSignal): Promise<string[]> {
-  const deleted: string[] = [];
+export interface DeleteOutcome {
+  deleted: string[];
+  /** Keys S3 did not delete, with its reason (a per-key error of DeleteObjects, or the request's own failure). */
+  failed: Array<{ key: string; reason: string }>;
+}
+
+/**
+ * Deletes keys 1,000 per request (the DeleteObjects limit). DeleteObjects answers 200 with a
+ * per-key error for each key it did not delete, so the answer is read key by key; a batch whose
+ * request failed as a whole counts all its keys as not deleted. Never throws for S3's refusals.
+ */
+export async function deleteObjects(client: S3Client, bucket: string, keys: string[], signal?: AbortSignal): Promise<DeleteOutcome> {
+  const out: DeleteOutcome = { deleted: [], failed: [] };
   for (let i = 0; i < keys.length; i += 1000) {
     const batch = keys.slice(i, i + 1000);
-    const res = await client.send(
-      new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true } }),
-      signal ? { abortSignal: signal } : {},
-    );
-    const failed = new Set((res.Errors ?? []).map((e) => e.Key));
-    for (const key of batch) {
-      if (failed.has(key)) continue;
-      deleted.push(key);
+    let errors: Map<string, string>;
+    try {
+      const res = await client.send(
+        new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true } }),
+        signal ? { abortSignal: signal } : {},
+      );
+      errors = new Map((res.Errors ?? []).map((e) => [e.Key ?? '', `${e.Code ?? 'error'}${e.Message ? `: ${e.Message}` : ''}`]));
+    } catch (err) {
+      if (signal?.aborted) throw err;
+      const reason = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+      errors = new Map(batch.map((k) => [k, reason]));
     }
-    if (failed.size) {
-      const first = res.Errors![0]!;
-      throw new Error(`S3 refused to delete ${failed.size} object(s), e.g. ${first.Key}: ${first.Code ?? ''} ${first.Message ?? ''}`.trim());
+    for (const key of batch) {
+      const reason = errors.get(key);
+      if (reason === undefined) out.deleted.push(key);
+      else out.failed.push({ key, reason });
     }
   }
-  return deleted;
+  return out;
 }
 
 export async function deleteObject(client: S3Client, bucket: string, key: string, signal?: AbortSignal): Promise<void> {

@@ -16,9 +16,9 @@
 import { HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { JobFailure, withRetry, type Logger } from '@vaultkeeper/runtime';
-import { recordKey } from './object-name.ts';
+import { recordKey, type SnapshotMetadata, type SnapshotRecord } from '@vaultkeeper/records';
 import { connectSnapshot, SnapshotStreamError, type SnapshotSource } from './snapshot-stream.ts';
-import { abortUpload, deleteObject, encryptionParams, listUploads, type S3Settings, type SnapshotMetadata, type SnapshotRecord } from './s3-store.ts';
+import { abortUpload, deleteObject, encryptionParams, listUploads, type S3Settings } from './s3-store.ts';
 import { ArchiveVerifier, SnapshotVerificationError, type ArchiveReport } from './verify-archive.ts';
 
 /** The upload itself failed (S3 unreachable, denied, out of space), not the snapshot. */

@@ -1,10 +1,12 @@
 // Test-only proxies on loopback: one between the job and a Vault node that can slow down, damage
-// or cut the snapshot body; one between the job and moto that can make S3 unreachable on demand.
+// or cut the snapshot body; one between the job and moto that can make S3 unreachable on demand;
+// one in front of moto that refuses or disturbs chosen S3 operations as AWS would.
 import { once } from 'node:events';
 import http from 'node:http';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { gunzipSync, gzipSync } from 'node:zlib';
+import { crc32, gunzipSync, gzipSync } from 'node:zlib';
+import { createHash } from 'node:crypto';
 
 export type TamperMode =
   | { kind: 'pass' }
@@ -243,3 +245,154 @@ export class CuttableTcpProxy {
     await once(this.server, 'close').catch(() => undefined);
   }
 }
+
+/**
+ * An HTTP proxy in front of the real moto S3 (path-style requests) that refuses or disturbs chosen
+ * operations the way AWS would, and forwards everything else untouched. What moto cannot be told to
+ * do (a bucket policy, a denied permission, a per-key DeleteObjects error), this does at the edge.
+ */
+export interface S3Faults {
+  /** Answer these operations with 403 AccessDenied in AWS's XML error shape (an IAM policy without them). */
+  deny?: Array<'ListMultipartUploads' | 'AbortMultipartUpload'>;
+  /** Runs before a HeadObject is forwarded (e.g. the test deletes the object: a lifecycle rule between LIST and HEAD). */
+  beforeHead?: (key: string) => Promise<void> | void;
+  /** Keys a DeleteObjects must not delete: they come back as per-key AccessDenied errors; the rest is deleted by moto. */
+  refuseDelete?: (key: string) => boolean;
+  /** The usual bucket policy: deny s3:PutObject (PutObject, CreateMultipartUpload) without x-amz-server-side-encryption: aws:kms. */
+  requireKms?: boolean;
+  /** Forward these to moto (so they take effect), then reset the connection: the answer lost on the way back. */
+  loseAnswer?: (op: string, key: string) => boolean;
+}
+
+export class S3FaultProxy {
+  faults: S3Faults = {};
+  /** What was refused, as `<Operation> <key>`, for the test to check that the fault happened. */
+  readonly refused: string[] = [];
+  /** Every PutObject/CreateMultipartUpload key with the SSE header it carried. */
+  readonly writes: Array<{ op: string; key: string; sse: string | undefined }> = [];
+  /** What reached moto and took effect, but whose answer was dropped, as `<Operation> <key>`. */
+  readonly lost: string[] = [];
+  private server: http.Server;
+  url = '';
+
+  constructor(private readonly upstream: string) {
+    this.server = http.createServer((req, res) => void this.handle(req, res).catch(() => res.destroy()));
+  }
+
+  async start(): Promise<this> {
+    this.server.listen(0, '127.0.0.1');
+    await once(this.server, 'listening');
+    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    return this;
+  }
+
+  async stop(): Promise<void> {
+    this.server.closeAllConnections();
+    this.server.close();
+    await once(this.server, 'close').catch(() => undefined);
+  }
+
+  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://proxy');
+    const [, , ...rest] = url.pathname.split('/');
+    const key = decodeURIComponent(rest.join('/'));
+    const q = url.searchParams;
+    const op =
+      req.method === 'GET' && q.has('uploads') && !key ? 'ListMultipartUploads'
+      : req.method === 'DELETE' && q.has('uploadId') ? 'AbortMultipartUpload'
+      : req.method === 'POST' && q.has('uploads') ? 'CreateMultipartUpload'
+      : req.method === 'POST' && q.has('delete') && !key ? 'DeleteObjects'
+      : req.method === 'PUT' && key && !q.has('uploadId') && !req.headers['x-amz-copy-source'] ? 'PutObject'
+      : req.method === 'HEAD' && key ? 'HeadObject'
+      : 'other';
+    const body = await collectBody(req);
+    const f = this.faults;
+    if (op === 'PutObject' || op === 'CreateMultipartUpload') {
+      const sse = req.headers['x-amz-server-side-encryption'] as string | undefined;
+      this.writes.push({ op, key, sse });
+      if (f.requireKms && sse !== 'aws:kms') return this.accessDenied(res, op, key);
+    }
+    if ((op === 'ListMultipartUploads' || op === 'AbortMultipartUpload') && f.deny?.includes(op)) return this.accessDenied(res, op, key);
+    if (op === 'HeadObject' && f.beforeHead) await f.beforeHead(key);
+    if (op === 'DeleteObjects' && f.refuseDelete) return this.deleteWithRefusals(req, res, body, f.refuseDelete);
+    const up = await this.forward(req, body);
+    if (f.loseAnswer?.(op, key)) {
+      this.lost.push(`${op} ${key}`);
+      res.socket?.destroy();
+      return;
+    }
+    res.writeHead(up.status, up.headers);
+    res.end(up.body);
+  }
+
+  private accessDenied(res: http.ServerResponse, op: string, key: string): void {
+    this.refused.push(`${op} ${key}`);
+    const id = randomId();
+    res.writeHead(403, { 'content-type': 'application/xml', 'x-amz-request-id': id });
+    res.end(`<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code><Message>Access Denied</Message><RequestId>${id}</RequestId><HostId>${id}</HostId></Error>`);
+  }
+
+  /** Sends moto the DeleteObjects without the refused keys, and adds a per-key error for each of them. */
+  private async deleteWithRefusals(req: http.IncomingMessage, res: http.ServerResponse, body: Buffer, refuse: (key: string) => boolean): Promise<void> {
+    const xml = body.toString('utf8');
+    const refused: string[] = [];
+    const kept = xml.replace(/<Object>\s*<Key>([^<]*)<\/Key>[\s\S]*?<\/Object>/g, (whole, k: string) => {
+      const key = xmlUnescape(k);
+      if (!refuse(key)) return whole;
+      refused.push(key);
+      return '';
+    });
+    let result: string;
+    let status = 200;
+    let headers: http.OutgoingHttpHeaders = { 'content-type': 'application/xml' };
+    if (/<Object>/.test(kept)) {
+      const up = await this.forward(req, Buffer.from(kept, 'utf8'));
+      status = up.status;
+      headers = up.headers;
+      result = up.body.toString('utf8');
+    } else {
+      result = '<?xml version="1.0" encoding="UTF-8"?>\n<DeleteResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"></DeleteResult>';
+    }
+    for (const key of refused) this.refused.push(`DeleteObjects ${key}`);
+    const errors = refused.map((k) => `<Error><Key>${xmlEscape(k)}</Key><Code>AccessDenied</Code><Message>Access Denied</Message></Error>`).join('');
+    const out = status === 200 ? result.replace(/<\/DeleteResult>\s*$/, `${errors}</DeleteResult>`).replace(/<DeleteResult([^>]*)\/>\s*$/, `<DeleteResult$1>${errors}</DeleteResult>`) : result;
+    delete headers['content-length'];
+    delete headers['transfer-encoding'];
+    res.writeHead(status, headers);
+    res.end(out);
+  }
+
+  private forward(req: http.IncomingMessage, body: Buffer): Promise<{ status: number; headers: http.OutgoingHttpHeaders; body: Buffer }> {
+    const target = new URL(req.url ?? '/', this.upstream);
+    const headers: http.OutgoingHttpHeaders = { ...req.headers, host: target.host, 'content-length': String(body.length) };
+    delete headers.expect;
+    delete headers['transfer-encoding'];
+    // A changed body needs its checksums changed too (moto checks them; it does not check signatures).
+    if (headers['content-md5']) headers['content-md5'] = createHash('md5').update(body).digest('base64');
+    if (headers['x-amz-checksum-crc32']) {
+      const b = Buffer.alloc(4);
+      b.writeUInt32BE(crc32(body));
+      headers['x-amz-checksum-crc32'] = b.toString('base64');
+    }
+    if (headers['x-amz-content-sha256'] && /^[0-9a-f]{64}$/.test(String(headers['x-amz-content-sha256']))) {
+      headers['x-amz-content-sha256'] = createHash('sha256').update(body).digest('hex');
+    }
+    return new Promise((resolve, reject) => {
+      const up = http.request(target, { method: req.method, headers }, (upRes) => {
+        collectBody(upRes).then((b) => {
+          const h: http.OutgoingHttpHeaders = { ...upRes.headers };
+          delete h['transfer-encoding'];
+          delete h.connection;
+          if (req.method !== 'HEAD') h['content-length'] = String(b.length);
+          resolve({ status: upRes.statusCode ?? 502, headers: h, body: b });
+        }, reject);
+      });
+      up.on('error', reject);
+      up.end(body);
+    });
+  }
+}
+
+const randomId = () => createHash('sha256').update(String(Math.random())).digest('hex').slice(0, 16).toUpperCase();
+const xmlUnescape = (s: string) => s.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&apos;/g, "'").replace(/&#13;/g, '\r').replace(/&amp;/g, '&');
+const xmlEscape = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');

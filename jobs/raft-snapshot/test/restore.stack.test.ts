@@ -1,33 +1,17 @@
 // The proof that a stored snapshot is a backup: restore it into a fresh single-node OpenBao (the
 // real bao binary, same awskms seal as the stack, so the sealed manifest and the keyring decrypt)
 // with POST sys/storage/raft/snapshot-force, and read back a secret written before the snapshot.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { baoApi, baoOk, waitFor } from '../../../test/stack/http.ts';
-import { realBaoBinary } from '../../../test/stack/layout.ts';
-import { serverEnv } from '../../../test/stack/proc.ts';
 import { readStack } from '../../../test/stack/stack.ts';
-import { TestBucket, applyJobPolicy } from './stack-fixture.ts';
+import { TestBucket, applyJobPolicy, startFreshBao, type FreshBao } from './stack-fixture.ts';
 
 const stack = readStack();
 const t = new TestBucket('restore');
 const mount = `rs-restore-${process.pid}`;
 const marker = randomBytes(16).toString('hex');
-const API = 'http://127.0.0.1:18290';
-let dir = '';
-let server: ChildProcess | undefined;
-
-/** The stack nodes' seal stanza, verbatim: the fresh node must use the same KMS key. */
-function sealStanza(): string {
-  const hcl = readFileSync(stack.openbao.nodes[0]!.configFile, 'utf8');
-  const m = /seal\s+"awskms"\s*\{[^}]*\}/s.exec(hcl);
-  if (!m) throw new Error('no awskms seal stanza in the stack config');
-  return m[0];
-}
+let fresh: FreshBao | undefined;
 
 beforeAll(async () => {
   await applyJobPolicy();
@@ -40,14 +24,7 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  if (server?.pid) {
-    try {
-      process.kill(-server.pid, 'SIGKILL');
-    } catch {
-      server.kill('SIGKILL');
-    }
-  }
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  await fresh?.stop();
   await baoApi(stack.openbao.addr, 'DELETE', `sys/mounts/${mount}`, { token: stack.openbao.rootToken }).catch(() => undefined);
   await t.clean();
 });
@@ -59,30 +36,9 @@ describe('restore', () => {
     const key = String(run.summary!.key);
     const snapshot = await t.get(key);
 
-    dir = mkdtempSync(join(tmpdir(), 'rs-restore-'));
-    writeFileSync(
-      join(dir, 'config.hcl'),
-      `api_addr = "${API}"
-cluster_addr = "https://127.0.0.1:18289"
-storage "raft" {
-  path    = "${join(dir, 'raft')}"
-  node_id = "restore-1"
-}
-listener "tcp" {
-  address         = "127.0.0.1:18290"
-  cluster_address = "127.0.0.1:18289"
-  tls_disable     = true
-}
-${sealStanza()}
-`,
-    );
-    const { mkdirSync } = await import('node:fs');
-    mkdirSync(join(dir, 'raft'));
-    const log = openSync(join(dir, 'bao.log'), 'a');
-    server = spawn(realBaoBinary(), ['server', `-config=${join(dir, 'config.hcl')}`], { detached: true, stdio: ['ignore', log, log], env: serverEnv() });
-    await waitFor('the fresh node to answer', 30_000, async () => (await baoApi(API, 'GET', 'sys/health')).status === 501);
-    const init = await baoOk<{ root_token: string }>(API, 'PUT', 'sys/init', { body: { recovery_shares: 1, recovery_threshold: 1 } });
-    await waitFor('the fresh node to become active', 60_000, async () => (await baoApi(API, 'GET', 'sys/health')).status === 200);
+    fresh = await startFreshBao({ apiPort: 18290, clusterPort: 18289, nodeId: 'restore-1' });
+    const API = fresh.api;
+    const init = { root_token: fresh.rootToken };
     // Before: the fresh node knows nothing of the marker.
     expect((await baoApi(API, 'GET', `${mount}/data/marker`, { token: init.root_token })).status).not.toBe(200);
 

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { baoOk } from '../../../test/stack/http.ts';
+import { baoApi, baoOk } from '../../../test/stack/http.ts';
 import { REPO_ROOT } from '../../../test/stack/layout.ts';
 import { leaderIndex, readStack } from '../../../test/stack/stack.ts';
 import { findPlantedSecrets } from '../../../test/support/run-job.ts';
@@ -39,7 +39,10 @@ describe('raft-snapshot against the stack', () => {
     expect(s.outcome).toBe('success');
     expect(s.node).toBe(stack.openbao.nodes[leader]!.addr);
     firstKey = String(s.key);
-    expect(firstKey).toMatch(new RegExp(`^${t.clusterPrefix}stack-\\d{8}T\\d{6}Z-[a-z0-9]+\\.snap$`));
+    // In the cluster's own folder: <prefix><name>/<cluster_id>/<name>-<time>-<run>.snap.
+    const clusterId = String((await baoApi(stack.openbao.addr, 'GET', 'sys/health')).body.cluster_id);
+    expect(s.clusterId).toBe(clusterId);
+    expect(firstKey).toMatch(new RegExp(`^${t.clusterPrefix}${clusterId}/stack-\\d{8}T\\d{6}Z-[a-z0-9]+\\.snap$`));
     expect(await t.snapshots()).toEqual([firstKey]);
     expect(await t.uploads()).toEqual([]);
     // The snapshot, its record, nothing else (no lock, no staging copy).
@@ -53,8 +56,9 @@ describe('raft-snapshot against the stack', () => {
     const sha256 = createHash('sha256').update(body).digest('hex');
     expect(head.Metadata).toMatchObject({
       'vaultkeeper-job': 'raft-snapshot',
-      'vaultkeeper-format': '2',
+      'vaultkeeper-format': '3',
       cluster: 'stack',
+      'cluster-id': clusterId,
       'raft-index': String(s.raftIndex),
       'raft-term': String(s.raftTerm),
       'vault-node': stack.openbao.nodes[leader]!.addr,
@@ -65,9 +69,10 @@ describe('raft-snapshot against the stack', () => {
     const record = await t.record(firstKey);
     expect(record).toMatchObject({
       job: 'raft-snapshot',
-      format: 2,
+      format: 3,
       key: firstKey,
       cluster: 'stack',
+      clusterId,
       sha256,
       size: body.length,
       raftIndex: String(s.raftIndex),

@@ -11,11 +11,14 @@ import {
   PutObjectCommand,
   S3Client,
 } from '@aws-sdk/client-s3';
+import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { baoOk, waitFor } from '../../../test/stack/http.ts';
-import { REPO_ROOT } from '../../../test/stack/layout.ts';
+import { baoApi, baoOk, waitFor } from '../../../test/stack/http.ts';
+import { REPO_ROOT, realBaoBinary } from '../../../test/stack/layout.ts';
+import { serverEnv } from '../../../test/stack/proc.ts';
 import { readStack, type StackInfo } from '../../../test/stack/stack.ts';
 import { runJobProcess, type JobRun, type RunJobProcessOptions } from '../../../test/support/run-job.ts';
 
@@ -72,6 +75,8 @@ export class TestBucket {
   /**
    * A small stand-in object named and described like one of the job's snapshots, taken at `takenAt`,
    * with the job's record beside it unless `record: false` (a run that died before committing).
+   * It is in format 2, as versions before cluster ids stored them (directly in the cluster name's
+   * folder): the job must go on listing, verifying, cleaning up and pruning those as its own.
    */
   async putSnapshotLike(takenAt: Date, runId: string, opts: { record?: boolean; body?: Buffer | string } = {}): Promise<string> {
     const stamp = takenAt.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}Z$/, 'Z');
@@ -180,4 +185,63 @@ export async function fillKv(mount: string, mib: number, stack = readStack()): P
 
 export function lineWith(run: JobRun, msg: string): Record<string, unknown> | undefined {
   return run.lines.find((l) => l.msg === msg);
+}
+
+/** The stack nodes' seal stanza, verbatim: a fresh node with it uses the same KMS key. */
+function sealStanza(stack: StackInfo): string {
+  const hcl = readFileSync(stack.openbao.nodes[0]!.configFile, 'utf8');
+  const m = /seal\s+"awskms"\s*\{[^}]*\}/s.exec(hcl);
+  if (!m) throw new Error('no awskms seal stanza in the stack config');
+  return m[0];
+}
+
+export interface FreshBao {
+  api: string;
+  rootToken: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * A fresh single-node OpenBao (the real bao binary, integrated Raft, the stack's awskms seal),
+ * initialised and active: a second, unrelated cluster. `clusterName` sets its cluster_name.
+ */
+export async function startFreshBao(opts: { apiPort: number; clusterPort: number; nodeId: string; clusterName?: string }, stack = readStack()): Promise<FreshBao> {
+  const api = `http://127.0.0.1:${opts.apiPort}`;
+  const dir = mkdtempSync(join(tmpdir(), `rs-${opts.nodeId}-`));
+  writeFileSync(
+    join(dir, 'config.hcl'),
+    `api_addr = "${api}"
+cluster_addr = "https://127.0.0.1:${opts.clusterPort}"
+${opts.clusterName ? `cluster_name = "${opts.clusterName}"\n` : ''}storage "raft" {
+  path    = "${join(dir, 'raft')}"
+  node_id = "${opts.nodeId}"
+}
+listener "tcp" {
+  address         = "127.0.0.1:${opts.apiPort}"
+  cluster_address = "127.0.0.1:${opts.clusterPort}"
+  tls_disable     = true
+}
+${sealStanza(stack)}
+`,
+  );
+  mkdirSync(join(dir, 'raft'));
+  const log = openSync(join(dir, 'bao.log'), 'a');
+  const server = spawn(realBaoBinary(), ['server', `-config=${join(dir, 'config.hcl')}`], { detached: true, stdio: ['ignore', log, log], env: serverEnv() });
+  const stop = async () => {
+    try {
+      if (server.pid) process.kill(-server.pid, 'SIGKILL');
+    } catch {
+      server.kill('SIGKILL');
+    }
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    await waitFor('the fresh node to answer', 30_000, async () => (await baoApi(api, 'GET', 'sys/health')).status === 501);
+    const init = await baoOk<{ root_token: string }>(api, 'PUT', 'sys/init', { body: { recovery_shares: 1, recovery_threshold: 1 } });
+    await waitFor('the fresh node to become active', 60_000, async () => (await baoApi(api, 'GET', 'sys/health')).status === 200);
+    return { api, rootToken: init.root_token, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
 }
