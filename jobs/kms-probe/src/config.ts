@@ -1,6 +1,7 @@
 // The probe's own settings, in one place: every field, its default, and the variable that sets it.
 // Nothing else in the job reads process.env (AWS credentials are the SDK's own provider chain:
 // IRSA / pod identity in a cluster, AWS_ACCESS_KEY_ID & co. only for local runs).
+import { isUsableClusterName } from '@vaultkeeper/records';
 import { defineConfig, field, mergeSpecs, z } from '@vaultkeeper/runtime';
 import { vaultConfig } from '@vaultkeeper/vault';
 import { CHECK_NAMES } from './check.ts';
@@ -61,19 +62,20 @@ export const probeConfig = defineConfig({
       .strictObject({
         /** Bucket the raft-snapshot job writes to; unset = the snapshot-age check is skipped. */
         bucket: field.nonEmpty().optional(),
-        prefix: z.string().default(''),
+        /** The raft-snapshot job's s3.prefix: its objects are under <prefix><cluster>/<cluster_id>/. */
+        prefix: z.string().default('vault-snapshots/'),
+        /** The raft-snapshot job's snapshot.cluster, if it sets one; default: cluster_name from sys/health, as that job does. */
+        cluster: field
+          .nonEmpty('a cluster name')
+          .refine(isUsableClusterName, 'has no usable characters (use letters, digits, ".", "_" or "-")')
+          .optional(),
         /** The newest verified snapshot must be younger than this. */
         maxAgeSeconds: field.seconds(1).default(26 * 3600),
-        /**
-         * The raft-snapshot job writes <snapshot><suffix> beside every snapshot it verified and
-         * stored; an object without one is not counted. Empty = every object under the prefix counts.
-         */
-        verifiedRecordSuffix: z.string().default('.json'),
         region: field.nonEmpty().optional(),
         endpoint: field.url('an absolute http(s) URL of an S3-compatible endpoint').optional(),
         forcePathStyle: field.bool().default(false),
       })
-      .default({ prefix: '', maxAgeSeconds: 26 * 3600, verifiedRecordSuffix: '.json', forcePathStyle: false }),
+      .default({ prefix: 'vault-snapshots/', maxAgeSeconds: 26 * 3600, forcePathStyle: false }),
     emergencyToken: z
       .strictObject({
         /** Off unless the emergency-token job runs in this cluster. */
@@ -110,9 +112,9 @@ export const probeConfig = defineConfig({
     KMS_PROBE_EXPECTED_VOTERS: { path: 'raft.expectedVoters', doc: 'Raft voters expected, 0 = any (default 3)' },
     KMS_PROBE_MIN_FAILURE_TOLERANCE: { path: 'raft.minFailureTolerance', doc: 'lowest acceptable failure tolerance (default 1)' },
     KMS_PROBE_SNAPSHOT_BUCKET: { path: 'snapshot.bucket', doc: 'S3 bucket of the Raft snapshots (unset: check skipped)' },
-    KMS_PROBE_SNAPSHOT_PREFIX: { path: 'snapshot.prefix', doc: 'key prefix of the snapshots (default none)' },
+    KMS_PROBE_SNAPSHOT_PREFIX: { path: 'snapshot.prefix', doc: 'the raft-snapshot job’s s3.prefix (default vault-snapshots/)' },
+    KMS_PROBE_SNAPSHOT_CLUSTER: { path: 'snapshot.cluster', doc: 'the raft-snapshot job’s snapshot.cluster, if set (default: cluster_name from sys/health)' },
     KMS_PROBE_SNAPSHOT_MAX_AGE: { path: 'snapshot.maxAgeSeconds', doc: 'oldest acceptable newest snapshot (default 26h)' },
-    KMS_PROBE_SNAPSHOT_RECORD_SUFFIX: { path: 'snapshot.verifiedRecordSuffix', doc: 'suffix of the record object beside a verified snapshot (default .json; empty: every object counts)' },
     AWS_ENDPOINT_URL_S3: { path: 'snapshot.endpoint', doc: 'custom S3 endpoint, overrides AWS_ENDPOINT_URL' },
     KMS_PROBE_SNAPSHOT_REGION: { path: 'snapshot.region', doc: 'region of the snapshot bucket when it differs from AWS_REGION' },
     KMS_PROBE_S3_PATH_STYLE: { path: 'snapshot.forcePathStyle', doc: 'path-style S3 addressing (MinIO, Ceph) (default false)' },

@@ -116,7 +116,12 @@ nothing (--dry-run only skips the metrics push).`,
       'snapshot-age': cfg.snapshot.bucket
         ? check('snapshot-age', (err) => awsFailureOutcome(err, 'S3'), async (s) => {
             // Loaded only when configured: the S3 SDK is half the bundle's start-up memory.
-            const { checkSnapshotAge, createProbeS3Client } = await import('./checks/snapshot-age.ts');
+            const { checkSnapshotAge, createProbeS3Client, snapshotCluster } = await import('./checks/snapshot-age.ts');
+            const v = await vault;
+            if (!v.client) return v.loginFailure ?? failed('other', 'no Vault client');
+            // Only this cluster's snapshots count: which one it is, sys/health says (no token needed).
+            const who = await snapshotCluster(v.client, cfg.snapshot.cluster, cfg.nodes.callTimeoutSeconds, s);
+            if ('status' in who) return who;
             const s3 = createProbeS3Client({
               region: cfg.snapshot.region ?? cfg.aws.region,
               endpoint: cfg.snapshot.endpoint ?? cfg.aws.endpoint,
@@ -130,8 +135,8 @@ nothing (--dry-run only skips the metrics push).`,
                 s3,
                 bucket: cfg.snapshot.bucket!,
                 prefix: cfg.snapshot.prefix,
+                ...who,
                 maxAgeSeconds: cfg.snapshot.maxAgeSeconds,
-                verifiedRecordSuffix: cfg.snapshot.verifiedRecordSuffix,
                 callTimeoutSeconds: cfg.kms.callTimeoutSeconds,
               },
               s,

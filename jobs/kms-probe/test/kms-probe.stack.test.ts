@@ -9,7 +9,6 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateKeyCommand, DisableKeyCommand, KMSClient, ScheduleKeyDeletionCommand } from '@aws-sdk/client-kms';
-import { DeleteObjectsCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { baoApi, waitFor } from '../../../test/stack/http.ts';
 import { startDetached } from '../../../test/stack/proc.ts';
@@ -222,40 +221,7 @@ describe('kms-probe against the local stack', () => {
     }
   });
 
-  it('snapshot-age: judged on the newest verified snapshot; a stale one is a warning that does not fail the run', async () => {
-    const s3 = new S3Client({
-      region: stack.aws.region,
-      endpoint: stack.aws.endpoint,
-      forcePathStyle: true,
-      credentials: { accessKeyId: stack.aws.accessKeyId, secretAccessKey: stack.aws.secretAccessKey },
-    });
-    const bucket = stack.aws.buckets.snapshots;
-    const prefix = `kms-probe-test-${randomBytes(4).toString('hex')}/`;
-    const keys = [`${prefix}2026-11-27T00-00-00Z.snap`, `${prefix}2026-11-27T00-00-00Z.snap.json`, `${prefix}2026-11-27T01-00-00Z.snap`];
-    const env = { KMS_PROBE_SNAPSHOT_BUCKET: bucket, KMS_PROBE_SNAPSHOT_PREFIX: prefix, KMS_PROBE_S3_PATH_STYLE: 'true' };
-    try {
-      expect(summaryOf(await run(env)).checks['snapshot-age']).toMatchObject({ status: 'fail', class: 'stale', summary: `stale: no snapshot under s3://${bucket}/${prefix}` });
-      // A snapshot with its record beside it, and a newer one without (never committed).
-      await s3.send(new PutObjectCommand({ Bucket: bucket, Key: keys[0], Body: 'verified' }));
-      await s3.send(new PutObjectCommand({ Bucket: bucket, Key: keys[1], Body: '{}' }));
-      await s3.send(new PutObjectCommand({ Bucket: bucket, Key: keys[2], Body: 'not verified' }));
-      const fresh = await run(env);
-      expect(fresh.code, fresh.all).toBe(0);
-      // A warning: the newer object without a record is ignored, and said to be.
-      expect(summaryOf(fresh).checks['snapshot-age']).toMatchObject({ status: 'warn', summary: expect.stringMatching(/^newest verified snapshot \d+s old$/) });
-      expect(fresh.stdout).toContain('1 newer object(s) without a .json record ignored');
-
-      await new Promise((r) => setTimeout(r, 2_100));
-      const stale = await run({ ...env, KMS_PROBE_SNAPSHOT_MAX_AGE: '1s' });
-      expect(stale.code, 'a failed warning-level check does not fail the run').toBe(0);
-      expect(summaryOf(stale).checks['snapshot-age']).toMatchObject({ status: 'fail', class: 'stale', severity: 'warning' });
-      expect(stale.stdout).toMatch(/^RESULT: OK with 1 warning\(s\)$/m);
-      expect(await pushedSeries('vaultkeeper_kms_probe_snapshot_age_seconds')).toHaveLength(1);
-    } finally {
-      await s3.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: keys.map((Key) => ({ Key })) } }));
-      s3.destroy();
-    }
-  });
+  // snapshot-age against snapshots the raft-snapshot job stored: snapshot-age.stack.test.ts.
 
   it('emergency-token: an expiry too close is stale, and fails the run only when made critical', async () => {
     const name = `kms-probe-test-${randomBytes(4).toString('hex')}`;

@@ -36,6 +36,16 @@ export function sanitizeCluster(name: string): string {
   return clean.slice(0, 63);
 }
 
+/** For config validation: whether sanitizeCluster accepts the name. */
+export function isUsableClusterName(name: string): boolean {
+  return /[a-z0-9_]/i.test(name);
+}
+
+/** For config validation: whether sanitizeClusterId accepts the id. */
+export function isClusterId(id: string): boolean {
+  return CLUSTER_ID.test(id.trim().toLowerCase());
+}
+
 /** A cluster_id as it appears in keys (lower case); throws for anything that is not one. */
 export function sanitizeClusterId(id: string): string {
   const clean = id.trim().toLowerCase();

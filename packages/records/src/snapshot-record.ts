@@ -65,7 +65,7 @@ const recordFields = {
 
 /** The record object (<snapshot>.json): format 3 names the cluster_id, format 2 did not. */
 export const snapshotRecord = z.discriminatedUnion('format', [
-  z.object({ ...recordFields, format: z.literal(Number(FORMAT_VERSION)), clusterId: z.string().min(1) }),
-  z.object({ ...recordFields, format: z.literal(Number(LEGACY_FORMAT_VERSION)) }),
+  z.object({ ...recordFields, format: z.literal(3), clusterId: z.string().min(1) }),
+  z.object({ ...recordFields, format: z.literal(2) }),
 ]);
 export type SnapshotRecord = z.infer<typeof snapshotRecord>;

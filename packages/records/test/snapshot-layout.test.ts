@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import {
   clusterIdsIn,
+  isClusterId,
+  isUsableClusterName,
   lockKey,
   newRunId,
   normalizePrefix,
@@ -66,6 +68,10 @@ describe('snapshot object names', () => {
     expect(sanitizeCluster('HoProd')).toBe('hoprod');
     expect(sanitizeCluster('x'.repeat(80))).toHaveLength(63);
     expect(() => sanitizeCluster('///')).toThrow();
+    expect(isUsableClusterName('///')).toBe(false);
+    expect(isUsableClusterName('HoProd')).toBe(true);
+    expect(isClusterId(id.toUpperCase())).toBe(true);
+    expect(isClusterId('../x')).toBe(false);
     expect(sanitizeClusterId(id.toUpperCase())).toBe(id);
     expect(() => sanitizeClusterId('../x')).toThrow();
     expect(newRunId()).toMatch(/^[a-z0-9]{10}$/);

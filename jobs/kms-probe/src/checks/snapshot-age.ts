@@ -1,63 +1,99 @@
-// Is the newest verified Raft snapshot in S3 younger than the threshold? The raft-snapshot job
-// writes a record object (<snapshot>.json) beside a snapshot only once the snapshot was verified
-// and stored, so a snapshot with its record beside it counts as verified. One paginated listing
-// answers it (a bucket past 1,000 objects must not hide the newest one); no object is read.
+// Is the newest verified Raft snapshot of this cluster in S3 younger than the threshold? Objects
+// are named as @vaultkeeper/records lays them out (the raft-snapshot job writes with the same
+// definition): this cluster's folder <prefix><name>/<cluster_id>/, and, unless another cluster
+// shares the name, the format-2 objects directly in <prefix><name>/ from before cluster ids. A
+// snapshot counts as verified when its record object is beside it (the job writes it only once the
+// snapshot was verified and stored); the lock and anything else not named like a snapshot is not
+// a snapshot at all. Two listings answer it (paginated: a folder past 1,000 objects must not hide
+// the newest one); no object is read.
 import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 // The S3 module alone: importing the package's index here would load the S3 SDK at start-up.
 import { createS3Client } from '@vaultkeeper/aws/s3';
+import { clusterFolder, clusterIdsIn, parseSnapshotKey, RECORD_SUFFIX, recordKey, sanitizeCluster, sanitizeClusterId } from '@vaultkeeper/records';
+import { clusterIdentity, type VaultClient } from '@vaultkeeper/vault';
 import { failed, type CheckOutcome } from '../check.ts';
 import { callSignal, probeClientOptions, type ProbeClientOptions } from '../aws-clients.ts';
+import { vaultFailureOutcome } from '../classify-vault-error.ts';
 import { formatDuration } from '../format-duration.ts';
 
 export function createProbeS3Client(opts: ProbeClientOptions & { forcePathStyle: boolean }): S3Client {
   return createS3Client({ ...probeClientOptions(opts), forcePathStyle: opts.forcePathStyle });
 }
 
+/**
+ * The cluster whose snapshots count: its name (as configured for the raft-snapshot job, else
+ * cluster_name) and its cluster_id, from sys/health (no token needed; any node answers).
+ */
+export async function snapshotCluster(
+  vault: VaultClient,
+  configuredName: string | undefined,
+  callTimeoutSeconds: number,
+  signal: AbortSignal,
+): Promise<{ cluster: string; clusterId: string } | CheckOutcome> {
+  let identity;
+  try {
+    identity = await clusterIdentity(vault, callSignal(signal, callTimeoutSeconds));
+  } catch (err) {
+    return vaultFailureOutcome(err, 'sys/health (which cluster the snapshots are of)');
+  }
+  if (!identity.id) return failed('other', `Vault (${identity.node}) reports no cluster_id, so this cluster's snapshots cannot be told apart`);
+  const name = configuredName ?? identity.name;
+  if (!name) return failed('other', 'Vault reports no cluster_name: set snapshot.cluster to the raft-snapshot job’s snapshot.cluster');
+  return { cluster: sanitizeCluster(name), clusterId: sanitizeClusterId(identity.id) };
+}
+
 export interface SnapshotAgeInput {
   s3: S3Client;
   bucket: string;
+  /** The raft-snapshot job's s3.prefix. */
   prefix: string;
+  cluster: string;
+  clusterId: string;
   maxAgeSeconds: number;
-  /** A snapshot counts when an object named <key><suffix> exists; empty: every object counts. */
-  verifiedRecordSuffix: string;
   callTimeoutSeconds: number;
-  /** Stop listing after this many pages (1,000 keys each): the probe stays cheap on any bucket. */
+  /** Stop listing a folder after this many pages (1,000 keys each): the probe stays cheap on any bucket. */
   maxPages?: number;
 }
 
 export async function checkSnapshotAge(input: SnapshotAgeInput, signal: AbortSignal, now = Date.now()): Promise<CheckOutcome> {
-  const where = `s3://${input.bucket}/${input.prefix}`;
-  const suffix = input.verifiedRecordSuffix;
-  const objects: Array<{ key: string; modified: number }> = [];
-  const keys = new Set<string>();
-  let token: string | undefined;
-  let pages = 0;
-  do {
-    const page = await input.s3.send(
-      new ListObjectsV2Command({ Bucket: input.bucket, Prefix: input.prefix || undefined, ContinuationToken: token }),
-      { abortSignal: callSignal(signal, input.callTimeoutSeconds) },
-    );
-    for (const o of page.Contents ?? []) {
-      if (!o.Key || !o.LastModified || o.Key.endsWith('/')) continue;
-      keys.add(o.Key);
-      if (!suffix || !o.Key.endsWith(suffix)) objects.push({ key: o.Key, modified: o.LastModified.getTime() });
-    }
-    token = page.IsTruncated ? page.NextContinuationToken : undefined;
-  } while (token && ++pages < (input.maxPages ?? 100));
-  if (!objects.length) return failed('stale', `no snapshot under ${where}`);
+  const folder = clusterFolder(input.prefix, input.cluster);
+  const own = `${folder}${input.clusterId}/`;
+  const where = `s3://${input.bucket}/${own}`;
+  const list = async (prefix: string) => {
+    const objects: Array<{ key: string; modified: number }> = [];
+    const folders: string[] = [];
+    let token: string | undefined;
+    let pages = 0;
+    do {
+      const page = await input.s3.send(new ListObjectsV2Command({ Bucket: input.bucket, Prefix: prefix, Delimiter: '/', ContinuationToken: token }), {
+        abortSignal: callSignal(signal, input.callTimeoutSeconds),
+      });
+      for (const o of page.Contents ?? []) if (o.Key && o.LastModified) objects.push({ key: o.Key, modified: o.LastModified.getTime() });
+      for (const p of page.CommonPrefixes ?? []) if (p.Prefix) folders.push(p.Prefix);
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token && ++pages < (input.maxPages ?? 100));
+    return { objects, folders };
+  };
+  const [top, mine] = await Promise.all([list(folder), list(own)]);
+  const others = clusterIdsIn(top.folders, input.prefix, input.cluster).filter((id) => id !== input.clusterId);
+  // Format-2 objects carry no cluster id: they are this cluster's only when no other shares the name.
+  const scope = [...mine.objects, ...(others.length ? [] : top.objects)];
+  const keys = new Set(scope.map((o) => o.key));
+  const snapshots = scope.filter((o) => !o.key.endsWith(RECORD_SUFFIX) && parseSnapshotKey(o.key, input.prefix, input.cluster));
+  const notes = others.length ? [`${others.length} other cluster(s) named ${input.cluster} share ${folder} (cluster id ${others.join(', ')}); only ${input.clusterId} counted`] : [];
+  if (!snapshots.length) return failed('stale', `no snapshot under ${where}`, notes.length ? { notes } : {});
 
   // Newest first; S3 times have one-second resolution, and the raft-snapshot job names objects
   // so that they sort by time, so the key breaks ties.
-  objects.sort((a, b) => b.modified - a.modified || (a.key < b.key ? 1 : a.key > b.key ? -1 : 0));
-  const newestIndex = suffix ? objects.findIndex((o) => keys.has(`${o.key}${suffix}`)) : 0;
-  const newest = newestIndex >= 0 ? objects[newestIndex] : undefined;
-  const unverified = newest ? newestIndex : objects.length;
+  snapshots.sort((a, b) => b.modified - a.modified || (a.key < b.key ? 1 : a.key > b.key ? -1 : 0));
+  const newestIndex = snapshots.findIndex((o) => keys.has(recordKey(o.key)));
+  const newest = newestIndex >= 0 ? snapshots[newestIndex] : undefined;
   if (!newest) {
-    return failed('stale', `none of the ${unverified} objects under ${where} is a verified snapshot (no ${suffix} record beside it)`);
+    return failed('stale', `none of the ${snapshots.length} snapshots under ${where} is verified (no ${RECORD_SUFFIX} record beside it)`, notes.length ? { notes } : {});
   }
   const age = (now - newest.modified) / 1000;
-  const details = { key: newest.key, lastModified: new Date(newest.modified).toISOString(), ageSeconds: Math.round(age), objects: objects.length };
-  const notes = unverified ? [`${unverified} newer object(s) without a ${suffix} record ignored`] : [];
+  const details = { key: newest.key, lastModified: new Date(newest.modified).toISOString(), ageSeconds: Math.round(age), objects: snapshots.length };
+  if (newestIndex) notes.push(`${newestIndex} newer snapshot(s) without a ${RECORD_SUFFIX} record ignored`);
   if (age > input.maxAgeSeconds) {
     return failed('stale', `newest verified snapshot is ${formatDuration(age)} old (limit ${formatDuration(input.maxAgeSeconds)})`, { notes, details });
   }
