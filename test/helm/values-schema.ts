@@ -171,7 +171,7 @@ function toJsonSchema(schema: z.ZodType): Json {
  * prints it next to the field.
  */
 const BITWARDEN_REFUSAL =
-  "sink.type bitwarden cannot run from this image: it lacks the native add-on of @bitwarden/sdk-napi (see docs/emergency-token.md); use sink.type s3";
+  "sink.type bitwarden cannot run from this image: it lacks the native add-on of @bitwarden/sdk-napi (docs/operations.md, Reading a run); use sink.type s3";
 
 function refuseWhatTheImageCannotRun(job: string, config: Json): Json {
   if (job !== 'emergency-token') return config;
