@@ -14,11 +14,10 @@ export interface PushgatewayDestination {
 
 /**
  * Where a push goes (POST <url>/metrics/job/<job>, the Pushgateway's "push add" semantics). The
- * URL's password, and the URL as given, are registered as secrets: no line ever prints them.
+ * URL's password is registered as a secret (raw and percent-decoded): no line ever prints it.
  */
 export function pushgatewayDestination(url: string, jobName: string): PushgatewayDestination {
   const target = new URL(url);
-  registerSecret(url);
   let authorization: string | undefined;
   if (target.username || target.password) {
     const user = decodeURIComponent(target.username);

@@ -104,6 +104,13 @@ describe('a Pushgateway URL with credentials', () => {
     }
   });
 
+  it('a URL without credentials is shown as it is', async () => {
+    const r = await run([], { PUSHGATEWAY_URL: readStack().pushgateway.url, LOG_LEVEL: 'debug' });
+    expect(r.code, r.all).toBe(0);
+    expectCleanOutput(r);
+    expect(r.lines.find((l) => l.msg === 'metrics pushed'), r.stdout).toMatchObject({ pushgateway: readStack().pushgateway.url });
+  });
+
   it('keeps them out of the warning when the push fails', async () => {
     const srv = createServer().listen(0, '127.0.0.1');
     await once(srv, 'listening');
