@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { baoApi } from '../../../test/stack/http.ts';
 import { readStack } from '../../../test/stack/stack.ts';
+import { findPlantedSecrets } from '../../../test/support/run-job.ts';
 import { TestBucket, applyJobPolicy, startFreshBao, type FreshBao } from './stack-fixture.ts';
 
 const stack = readStack();
@@ -88,11 +89,15 @@ describe('two clusters with the same name in one bucket and prefix', () => {
       expect(r.summary!.sharedWith).toEqual([r === b1 ? stackId : r === a2 ? otherHealth.body.cluster_id : stackId]);
     }
 
+    // The second cluster's root token (given as VAULT_TOKEN) appears in no output.
+    for (const r of [b1, b2]) expect(findPlantedSecrets(r.all, { rootToken: other!.rootToken })).toEqual([]);
+
     // list shows both clusters' snapshots, each with its cluster id.
     const list = await runStack(['list']);
     expect(list.code, list.all).toBe(0);
     const listed = list.summary!.snapshots as Array<{ key: string; clusterId: string }>;
     expect(listed.map((s) => s.key).sort()).toEqual([ka2, kb2].sort());
+    expect(listed.map((s) => s.clusterId).sort()).toEqual([stackId, otherHealth.body.cluster_id].sort());
     // verify of the newest takes the one of the cluster it is told about.
     const verifyA = await t.run(['verify'], { SNAPSHOT_CLUSTER: stackName, SNAPSHOT_CLUSTER_ID: stackId });
     expect(verifyA.code, verifyA.all).toBe(0);

@@ -42,6 +42,7 @@ describe('raft-snapshot against the stack', () => {
     // In the cluster's own folder: <prefix><name>/<cluster_id>/<name>-<time>-<run>.snap.
     const clusterId = String((await baoApi(stack.openbao.addr, 'GET', 'sys/health')).body.cluster_id);
     expect(s.clusterId).toBe(clusterId);
+    expect(s.housekeepingWarnings).toEqual([]);
     expect(firstKey).toMatch(new RegExp(`^${t.clusterPrefix}${clusterId}/stack-\\d{8}T\\d{6}Z-[a-z0-9]+\\.snap$`));
     expect(await t.snapshots()).toEqual([firstKey]);
     expect(await t.uploads()).toEqual([]);
