@@ -26,7 +26,7 @@ async function sinkRows(): Promise<BenchRow[]> {
   const { s3, kms } = awsClients();
   const bucket = readStack().aws.buckets.breakglass;
   const key = `emergency-token/bench/${randomUUID()}.json`;
-  const sink = new S3EnvelopeSink(s3, kms, { bucket, key, kmsKeyId: 'alias/vaultkeeper-data', encryptionContext: { cluster: 'bench', purpose: 'vaultkeeper-breakglass' } });
+  const sink = new S3EnvelopeSink(s3, kms, { bucket, key, kmsKeyId: 'alias/vaultkeeper-data', encryptionContext: { cluster: 'bench', clusterId: 'bench', purpose: 'vaultkeeper-breakglass' } });
   const secret = 's.' + randomUUID().replace(/-/g, '');
   const credential: BreakGlassCredential = {
     kind: 'launcher',

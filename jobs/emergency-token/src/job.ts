@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createKmsClient, createS3Client } from '@vaultkeeper/aws';
 import { defineConfig, field, JobFailure, mergeSpecs, z, type JobContext, type JobDefinition, type JobResult } from '@vaultkeeper/runtime';
-import { connectVault, isLoopback, vaultConfig, type VaultClient } from '@vaultkeeper/vault';
+import { clusterIdentity, connectVault, isLoopback, vaultConfig, type VaultClient } from '@vaultkeeper/vault';
 import { AppRoleSecretIdIssuer } from './approle-secret-id.ts';
 import { CREDENTIAL_KINDS, type CredentialIssuer, type CredentialKind } from './credential.ts';
 import { sameFingerprint } from './fingerprint.ts';
@@ -42,8 +42,12 @@ const jobConfig = defineConfig({
         expiryWarnSeconds: field.seconds(0).default(3 * DAY),
         /** The address an operator uses (printed by reveal); default: vault.address. */
         operatorVaultAddress: field.url().optional(),
-        /** Names this cluster in the KMS encryption context and the default S3 key. */
-        cluster: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'must be 1-64 letters, digits, dots, dashes or underscores').default('vault'),
+        /**
+         * A label for this cluster in the default S3 key and the KMS encryption context. Unset: the
+         * Vault cluster's own cluster_id (sys/health), so two clusters never share an envelope.
+         * The context always carries the cluster_id too, whatever the label.
+         */
+        cluster: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'must be 1-64 letters, digits, dots, dashes or underscores').optional(),
         /** The CLI named in reveal's commands: vault or bao (same commands). */
         cli: z.enum(['vault', 'bao']).default('vault'),
       })
@@ -65,7 +69,7 @@ const jobConfig = defineConfig({
         s3: z
           .strictObject({
             bucket: field.nonEmpty('an S3 bucket name').optional(),
-            /** Default: emergency-token/<cluster>/breakglass.json */
+            /** Default: emergency-token/<breakglass.cluster, else the cluster_id>/breakglass.json */
             key: field.nonEmpty().optional(),
             kmsKeyId: field.nonEmpty().default('alias/vaultkeeper-data'),
             forcePathStyle: field.bool().default(false),
@@ -101,13 +105,13 @@ const jobConfig = defineConfig({
     BREAKGLASS_MIN_AGE: { path: 'breakglass.minAgeSeconds', doc: 'skip when the current credential is younger (default 27d)' },
     BREAKGLASS_EXPIRY_WARN: { path: 'breakglass.expiryWarnSeconds', doc: 'fail when the credential expires within this (default 3d)' },
     BREAKGLASS_OPERATOR_VAULT_ADDR: { path: 'breakglass.operatorVaultAddress', doc: 'Vault address printed for operators (default VAULT_ADDR)' },
-    BREAKGLASS_CLUSTER: { path: 'breakglass.cluster', doc: 'cluster name in the KMS encryption context and the S3 key (default vault)' },
+    BREAKGLASS_CLUSTER: { path: 'breakglass.cluster', doc: "cluster label in the S3 key and the KMS encryption context (default: the Vault cluster's cluster_id)" },
     BREAKGLASS_CLI: { path: 'breakglass.cli', doc: 'CLI in the printed commands: vault (default) or bao' },
     BREAKGLASS_STATE_MOUNT: { path: 'state.mount', doc: 'KV v2 mount of the state record (default secret)' },
     BREAKGLASS_STATE_PATH: { path: 'state.path', doc: 'path of the state record (default vaultkeeper/emergency-token/state)' },
     BREAKGLASS_SINK: { path: 'sink.type', doc: 's3 (default) or bitwarden (experimental)' },
     BREAKGLASS_S3_BUCKET: { path: 'sink.s3.bucket', doc: 'versioned S3 bucket for the envelope (required for the s3 sink)' },
-    BREAKGLASS_S3_KEY: { path: 'sink.s3.key', doc: 'object key (default emergency-token/<cluster>/breakglass.json)' },
+    BREAKGLASS_S3_KEY: { path: 'sink.s3.key', doc: 'object key (default emergency-token/<cluster label or cluster_id>/breakglass.json)' },
     BREAKGLASS_KMS_KEY_ID: { path: 'sink.s3.kmsKeyId', doc: 'KMS key for the data key and SSE-KMS (default alias/vaultkeeper-data)' },
     BREAKGLASS_S3_FORCE_PATH_STYLE: { path: 'sink.s3.forcePathStyle', doc: 'path-style S3 URLs, for S3-compatible stores (default false)' },
     BREAKGLASS_BITWARDEN_ORGANIZATION_ID: { path: 'sink.bitwarden.organizationId', doc: 'Bitwarden organization (bitwarden sink)' },
@@ -158,7 +162,7 @@ the credential. Fails (exit 1) when the credential expires within the warning wi
     const store = new StateStore(vault, cfg.state.mount, cfg.state.path, runId, ctx.log);
     const issuers = makeIssuers(cfg, vault, ctx);
     const issuer = issuers[cfg.breakglass.kind];
-    const sink = await makeSink(cfg, ctx, vault);
+    const sink = await makeSink(cfg, ctx, vault, await whichCluster(cfg, vault, ctx));
 
     if (ctx.command === 'check') return runCheck(ctx, store, issuers, sink);
 
@@ -216,7 +220,23 @@ function makeIssuers(cfg: Config, vault: VaultClient, ctx: Ctx): Record<Credenti
   };
 }
 
-async function makeSink(cfg: Config, ctx: Ctx, vault: VaultClient | undefined): Promise<CredentialSink> {
+/** This Vault cluster: its cluster_id, and the label its envelope goes under. */
+interface Cluster {
+  id: string;
+  label: string;
+}
+
+async function whichCluster(cfg: Config, vault: VaultClient, ctx: Ctx): Promise<Cluster> {
+  const identity = await clusterIdentity(vault, ctx.signal);
+  if (!identity.id) throw new JobFailure(`Vault at ${identity.node} reports no cluster_id in sys/health (not initialised?): cannot tell whose break-glass envelope to use`);
+  ctx.log.info({ clusterId: identity.id, clusterName: identity.name, node: identity.node }, 'Vault cluster identified');
+  return { id: identity.id, label: cfg.breakglass.cluster ?? identity.id };
+}
+
+/** Where envelopes were kept before the default followed the cluster's identity (breakglass.cluster defaulted to `vault`). */
+const LEGACY_DEFAULT_KEY = 'emergency-token/vault/breakglass.json';
+
+async function makeSink(cfg: Config, ctx: Ctx, vault: VaultClient | undefined, cluster: Cluster): Promise<CredentialSink> {
   if (cfg.sink.type === 's3') {
     // Region, endpoint and credentials come the AWS SDK's own way (AWS_REGION, AWS_ENDPOINT_URL,
     // IRSA or the default provider chain), as for every AWS client in the project.
@@ -228,9 +248,9 @@ async function makeSink(cfg: Config, ctx: Ctx, vault: VaultClient | undefined): 
     });
     return new S3EnvelopeSink(s3, kms, {
       bucket: cfg.sink.s3.bucket!,
-      key: cfg.sink.s3.key ?? `emergency-token/${cfg.breakglass.cluster}/breakglass.json`,
+      key: cfg.sink.s3.key ?? `emergency-token/${cluster.label}/breakglass.json`,
       kmsKeyId: cfg.sink.s3.kmsKeyId,
-      encryptionContext: { cluster: cfg.breakglass.cluster, purpose: KMS_PURPOSE },
+      encryptionContext: { cluster: cluster.label, clusterId: cluster.id, purpose: KMS_PURPOSE },
     });
   }
   if (!vault) throw new JobFailure('reveal reads the S3 sink only: with the Bitwarden sink, open the secret in Bitwarden itself');
@@ -244,13 +264,26 @@ async function makeSink(cfg: Config, ctx: Ctx, vault: VaultClient | undefined): 
 }
 
 async function runReveal(ctx: Ctx): Promise<JobResult> {
-  // No Vault login: on the day this is needed, nobody can log in to Vault. AWS access is enough.
-  const sink = await makeSink(ctx.config, ctx, undefined);
+  // No Vault login: on the day this is needed, nobody can log in to Vault. AWS access is enough,
+  // and sys/health (no token) says which cluster's envelope to open.
+  const vault = await connectVault(ctx.config.vault, ctx, { login: false });
+  const sink = await makeSink(ctx.config, ctx, undefined, await whichCluster(ctx.config, vault, ctx));
   if (ctx.dryRun) {
     ctx.log.info({ sink: sink.name }, 'dry run: would decrypt and print the current break-glass credential');
     return { outcome: 'skipped' };
   }
-  const shown = await reveal({ sink, out: process.stdout, force: Boolean(ctx.options.force), cli: ctx.config.breakglass.cli, signal: ctx.signal });
+  const usesDefaultKey = ctx.config.sink.type === 's3' && !ctx.config.sink.s3.key && !ctx.config.breakglass.cluster;
+  const shown = await reveal({
+    sink,
+    out: process.stdout,
+    force: Boolean(ctx.options.force),
+    cli: ctx.config.breakglass.cli,
+    signal: ctx.signal,
+    // An envelope from before the upgrade is at the old default until the job's next rotation.
+    ...(usesDefaultKey
+      ? { whenEmpty: `if the job has not rotated since vaultkeeper started keeping envelopes by cluster id, the envelope is still at ${LEGACY_DEFAULT_KEY}: run reveal with BREAKGLASS_CLUSTER=vault` }
+      : {}),
+  });
   ctx.log.info({ accessor: shown.accessor, sink: shown.location }, 'break-glass credential shown');
   return { ...shown };
 }

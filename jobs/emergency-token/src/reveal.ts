@@ -77,6 +77,8 @@ export interface RevealOptions {
   force: boolean;
   cli: string;
   signal?: AbortSignal;
+  /** Said when the sink holds nothing (where else to look). */
+  whenEmpty?: string;
 }
 
 /** Decrypts the current credential and shows it on a terminal, refusing pipes and files unless forced. */
@@ -87,13 +89,13 @@ export async function reveal(opts: RevealOptions): Promise<{ accessor: string; e
     });
   }
   const found = await opts.sink.current(opts.signal);
-  if (!found) throw new JobFailure(`no break-glass credential in the ${opts.sink.name} sink`);
-  const { credential, delivery } = found;
+  if (!found) throw new JobFailure(`no break-glass credential in the ${opts.sink.name} sink${opts.whenEmpty ? `; ${opts.whenEmpty}` : ''}`);
+  const { credential, delivery, note } = found;
   registerSecret(credential.secret);
   if (!sameFingerprint(fingerprint(credential.secret), credential.fingerprint)) {
     throw new JobFailure('the stored credential does not match its own fingerprint; it is damaged', { check: 'fingerprint' });
   }
   // Deliberately not through the logger (which would scrub it): this is the one place it is shown.
-  opts.out.write(renderReveal(credential, delivery.location, opts.cli));
+  opts.out.write(renderReveal(credential, delivery.location, opts.cli) + (note ? `Note: ${note}.\n\n` : ''));
   return { accessor: credential.accessor, expiresAt: credential.expiresAt, location: delivery.location, kind: credential.kind };
 }

@@ -52,6 +52,8 @@ export function rotationDue(
     status: CredentialStatus | undefined;
     /** Does the sink hold the recorded credential? undefined when not checked. */
     sinkHolds: boolean | undefined;
+    /** Where the sink delivers now, when the record names another place (the key or the bucket changed). */
+    sinkMoved?: { from: string; to: string } | undefined;
     kind: CredentialKind;
   },
   s: Pick<RotationSettings, 'minAgeSeconds' | 'warnSeconds' | 'force'>,
@@ -62,6 +64,7 @@ export function rotationDue(
   if (!record.accessor || !record.createdAt || !record.expiresAt) return { due: true, reason: 'there is no break-glass credential yet' };
   if (status && !status.alive) return { due: true, reason: 'the recorded credential is no longer valid in Vault' };
   if ((record.kind ?? 'launcher') !== input.kind) return { due: true, reason: `the configured kind changed from ${record.kind ?? 'launcher'} to ${input.kind}` };
+  if (input.sinkMoved) return { due: true, reason: `the credential is recorded at ${input.sinkMoved.from} and the sink is now ${input.sinkMoved.to}: a new one is delivered there` };
   if (input.sinkHolds === false) return { due: true, reason: 'the sink does not hold the recorded credential' };
   const expiresAt = status?.alive ? status.expiresAt : record.expiresAt;
   if (Date.parse(expiresAt) - now <= s.warnSeconds * 1000) return { due: true, reason: 'the credential expires within the warning window' };
@@ -94,7 +97,7 @@ export async function rotate(d: RotationDeps): Promise<RotationResult> {
   const kind = record.kind ?? 'launcher';
   const status = record.accessor ? await d.issuers[kind].status(record.accessor, d.signal) : undefined;
   const sinkHolds = record.fingerprint && status?.alive ? await sinkHoldsFingerprint(d.sink, record.fingerprint, d.signal) : undefined;
-  const decision = rotationDue({ record, status, sinkHolds, kind: d.issuer.kind }, settings);
+  const decision = rotationDue({ record, status, sinkHolds, sinkMoved: sinkMoved(record, d.sink), kind: d.issuer.kind }, settings);
   if (!decision.due) {
     log.info({ accessor: record.accessor, createdAt: record.createdAt, expiresAt: record.expiresAt }, `no rotation: ${decision.reason}`);
     return { action: 'skipped', reason: decision.reason, state, status, ...(recovered ? { recovered } : {}) };
@@ -329,12 +332,21 @@ async function planOnly(d: RotationDeps, state: StoredState): Promise<RotationRe
   const kind = record.kind ?? 'launcher';
   const status = record.accessor ? await d.issuers[kind].status(record.accessor, d.signal) : undefined;
   const sinkHolds = record.fingerprint && status?.alive ? await sinkHoldsFingerprint(d.sink, record.fingerprint, d.signal) : undefined;
-  const decision = rotationDue({ record, status, sinkHolds, kind: d.issuer.kind }, d.settings);
+  const decision = rotationDue({ record, status, sinkHolds, sinkMoved: sinkMoved(record, d.sink), kind: d.issuer.kind }, d.settings);
   const notes: string[] = [];
   if (record.pending) notes.push(`would first finish or undo the unfinished rotation of run ${record.pending.runId}`);
   if (record.unrevoked?.length) notes.push(`would retry revoking ${record.unrevoked.map((u) => u.accessor).join(', ')}`);
   d.log.info({ due: decision.due, notes }, `dry run: ${decision.due ? 'would rotate' : 'would not rotate'}: ${decision.reason}`);
   return { action: decision.due ? 'would-rotate' : 'would-skip', reason: decision.reason, state, status };
+}
+
+/**
+ * The record names another place than the sink delivers to now: an upgrade moved the default S3
+ * key to the cluster's own folder, or the operator changed the key or the bucket.
+ */
+function sinkMoved(record: StateRecord, sink: CredentialSink): { from: string; to: string } | undefined {
+  if (!record.sink || record.sink === sink.location || record.sink.startsWith(`${sink.location}?`)) return undefined;
+  return { from: record.sink.replace(/\?.*$/, ''), to: sink.location };
 }
 
 function isDefiniteRefusal(err: unknown): boolean {

@@ -25,9 +25,10 @@ describe('emergency-token config', () => {
       ttlSeconds: 744 * 3600,
       minAgeSeconds: 27 * 86_400,
       expiryWarnSeconds: 3 * 86_400,
-      cluster: 'vault',
       cli: 'vault',
     });
+    // No constant: unset, the label is the Vault cluster's own cluster_id, asked at run time.
+    expect(c.breakglass.cluster).toBeUndefined();
     expect(c.state).toEqual({ mount: 'secret', path: 'vaultkeeper/emergency-token/state' });
     expect(c.sink.s3).toMatchObject({ bucket: 'b', kmsKeyId: 'alias/vaultkeeper-data', forcePathStyle: false });
   });

@@ -49,6 +49,15 @@ describe('rotationDue', () => {
     expect(rotationDue({ record: r, status: alive(r), sinkHolds: false, kind: 'launcher' }, settings, now)).toMatchObject({ due: true, reason: expect.stringMatching(/sink does not hold/) });
   });
 
+  it('rotates a young credential whose record names another sink location (the upgrade to per-cluster keys), saying where from and to', () => {
+    const r = record(1);
+    const sinkMoved = { from: 's3://b/emergency-token/vault/breakglass.json', to: 's3://b/emergency-token/0b1c/breakglass.json' };
+    expect(rotationDue({ record: r, status: alive(r), sinkHolds: false, sinkMoved, kind: 'launcher' }, settings, now)).toMatchObject({
+      due: true,
+      reason: expect.stringMatching(/recorded at s3:\/\/b\/emergency-token\/vault\/breakglass.json and the sink is now s3:\/\/b\/emergency-token\/0b1c/),
+    });
+  });
+
   it('rotates a young credential about to expire (a role capping the TTL below the minimum age)', () => {
     const r = record(1, 3);
     expect(rotationDue({ record: r, status: alive(r), sinkHolds: true, kind: 'launcher' }, settings, now)).toMatchObject({ due: true, reason: expect.stringMatching(/warning window/) });

@@ -25,6 +25,7 @@ const credential: BreakGlassCredential = {
 function holding(c: BreakGlassCredential | undefined): CredentialSink {
   return {
     name: 'memory',
+    location: 'memory://x',
     preflight: async () => undefined,
     deliver: async () => ({ location: 'memory://x', version: '1' }),
     readBack: async () => c!,

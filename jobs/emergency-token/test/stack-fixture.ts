@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { S3Client } from '@aws-sdk/client-s3';
 import { createLogger } from '@vaultkeeper/runtime';
-import { VaultClient, VaultError } from '@vaultkeeper/vault';
+import { VaultClient, VaultError, clusterIdentity } from '@vaultkeeper/vault';
 import { POLICIES_DIR, REPO_ROOT } from '../../../test/stack/layout.ts';
 import { applyPolicies, loadPolicies } from '../../../test/stack/policies.ts';
 import { readStack } from '../../../test/stack/stack.ts';
@@ -149,15 +149,30 @@ export function awsClients(): { s3: S3Client; kms: KMSClient } {
   return { s3: new S3Client({ ...common, forcePathStyle: true }), kms: new KMSClient(common) };
 }
 
-/** The job's own S3 sink class on the real moto S3 and KMS: what `reveal` would show. */
-export async function sinkHolds(s: Scenario, kmsKeyId = 'alias/vaultkeeper-data'): Promise<BreakGlassCredential | undefined> {
+/** The stack cluster's cluster_id (sys/health), which the job puts in the envelope's KMS context. */
+export async function clusterIdOf(addr = readStack().openbao.addr): Promise<string> {
+  const c = new VaultClient({ address: addr, fallbackAddresses: [], allowInsecureHttp: false, auth: { mount: 'kubernetes', tokenPath: '' }, requestTimeoutSeconds: 10, callDeadlineSeconds: 30 }, silent);
+  try {
+    const id = (await clusterIdentity(c)).id;
+    if (!id) throw new Error(`${addr} reports no cluster_id`);
+    return id;
+  } finally {
+    c.close();
+  }
+}
+
+/**
+ * The job's own S3 sink class on the real moto S3 and KMS: what `reveal` would show. `where`
+ * overrides the scenario's key, label and cluster id (default: the stack cluster's).
+ */
+export async function sinkHolds(s: Pick<Scenario, 's3Key' | 'cluster'>, where: { clusterId?: string; kmsKeyId?: string } = {}): Promise<BreakGlassCredential | undefined> {
   const { s3, kms } = awsClients();
   try {
     const sink = new S3EnvelopeSink(s3, kms, {
       bucket: readStack().aws.buckets.breakglass,
       key: s.s3Key,
-      kmsKeyId,
-      encryptionContext: { cluster: s.cluster, purpose: 'vaultkeeper-breakglass' },
+      kmsKeyId: where.kmsKeyId ?? 'alias/vaultkeeper-data',
+      encryptionContext: { cluster: s.cluster, clusterId: where.clusterId ?? (await clusterIdOf()), purpose: 'vaultkeeper-breakglass' },
     });
     return (await sink.current())?.credential;
   } finally {

@@ -16,6 +16,11 @@ export interface ConnectOptions {
    * that reads what it just wrote must talk to the active node. A node-by-node probe turns it off.
    */
   preferActiveNode?: boolean;
+  /**
+   * false: no login, no token: a client for what Vault answers without one (sys/health, the
+   * cluster's identity), e.g. for a command that must work the day nobody can log in.
+   */
+  login?: boolean;
 }
 
 /**
@@ -40,6 +45,7 @@ export async function connectVault(cfg: VaultConfig, ctx: ConnectContext, opts: 
       ctx.log.warn({ err }, 'could not find the active Vault node; using the configured address');
     }
   };
+  if (opts.login === false) return client;
   if (method === 'token') {
     await client.useStaticToken(cfg.token);
     await toActive();

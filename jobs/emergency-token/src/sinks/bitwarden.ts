@@ -39,6 +39,10 @@ const noteFacts = breakGlassCredential.omit({ secret: true }).extend({ howToUse:
 
 export class BitwardenSink implements CredentialSink {
   readonly name = 'bitwarden';
+
+  get location(): string {
+    return `bitwarden://${this.settings.organizationId}/secrets/${this.settings.secretId}`;
+  }
   private previous: BitwardenSecret | undefined;
   private loggedIn = false;
 

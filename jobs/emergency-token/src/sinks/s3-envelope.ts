@@ -20,12 +20,28 @@ export interface S3EnvelopeSettings {
   /** KMS key (id, ARN or alias) for the data key and for SSE-KMS. */
   kmsKeyId: string;
   /**
-   * KMS encryption context: names the cluster and the purpose. KMS binds it to the data key, so
-   * the key only decrypts with the same context, and CloudTrail logs it with every Decrypt: an
-   * IAM condition on kms:EncryptionContext can limit who may open break-glass envelopes.
+   * KMS encryption context: `cluster` (the label in the default key), `clusterId` (the Vault
+   * cluster's cluster_id) and `purpose`. KMS binds it to the data key, so the key only decrypts
+   * with the same context, and CloudTrail logs it with every Decrypt: an IAM condition on
+   * kms:EncryptionContext can limit who may open break-glass envelopes.
    */
-  encryptionContext: Record<string, string>;
+  encryptionContext: { cluster: string; clusterId: string; purpose: string };
 }
+
+/**
+ * Whose envelope this is. Envelopes written before the cluster id was part of the context carry
+ * `{cluster, purpose}` only (`legacy`): they are accepted for the same cluster label, since the
+ * upgrade must not lock operators out, but cannot prove which Vault cluster made them.
+ */
+export function envelopeOwner(expected: S3EnvelopeSettings['encryptionContext'], found: Record<string, string>): 'ours' | 'legacy' | 'other' {
+  const keys = Object.keys(found).sort().join(',');
+  if (keys === 'cluster,clusterId,purpose' && found.cluster === expected.cluster && found.clusterId === expected.clusterId && found.purpose === expected.purpose) return 'ours';
+  if (keys === 'cluster,purpose' && found.cluster === expected.cluster && found.purpose === expected.purpose) return 'legacy';
+  return 'other';
+}
+
+/** An envelope's owner for a message: context values are names and ids, never secrets. */
+const ownerOf = (c: Record<string, string>) => (c.clusterId ? `cluster id ${c.clusterId} (label ${c.cluster})` : `cluster label ${c.cluster ?? '(none)'}, no cluster id`);
 
 const MAX_OBJECT_BYTES = 64 * 1024;
 
@@ -39,6 +55,10 @@ const MAX_OBJECT_BYTES = 64 * 1024;
 export class S3EnvelopeSink implements CredentialSink {
   readonly name = 's3';
 
+  get location(): string {
+    return `s3://${this.settings.bucket}/${this.settings.key}`;
+  }
+
   constructor(
     private readonly s3: S3Client,
     private readonly kms: KMSClient,
@@ -51,6 +71,35 @@ export class S3EnvelopeSink implements CredentialSink {
     );
     if (res.Status !== 'Enabled') {
       throw new SinkError(this.name, 'preflight', `bucket ${this.settings.bucket} does not have versioning enabled; a failed delivery could not be undone`);
+    }
+    // One cluster never overwrites another's envelope (two clusters given the same key by hand):
+    // the header names its cluster in the clear, no decryption needed.
+    const header = await this.currentHeader(signal);
+    if (header && envelopeOwner(this.settings.encryptionContext, header.encryptionContext) === 'other') {
+      throw new SinkError(
+        this.name,
+        'preflight',
+        `s3://${this.settings.bucket}/${this.settings.key} holds the envelope of another Vault cluster (${ownerOf(header.encryptionContext)}), not this one's (cluster id ${this.settings.encryptionContext.clusterId}); refusing to overwrite it: give each cluster its own BREAKGLASS_S3_KEY, or leave it and BREAKGLASS_CLUSTER unset`,
+      );
+    }
+  }
+
+  /** The current object's envelope header (clear fields only); undefined when there is none or it is not an envelope. */
+  private async currentHeader(signal?: AbortSignal): Promise<Envelope | undefined> {
+    const { bucket, key } = this.settings;
+    let text: string;
+    try {
+      const res = await this.s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }), { abortSignal: signal });
+      if ((res.ContentLength ?? 0) > MAX_OBJECT_BYTES) return undefined;
+      text = (await res.Body?.transformToString('utf8')) ?? '';
+    } catch (err) {
+      if (err instanceof Error && (err.name === 'NoSuchKey' || err.name === 'NotFound')) return undefined;
+      throw new SinkError(this.name, 'preflight', describeAwsError(err), { cause: err });
+    }
+    try {
+      return parseEnvelope(text);
+    } catch {
+      return undefined;
     }
   }
 
@@ -100,7 +149,7 @@ export class S3EnvelopeSink implements CredentialSink {
     return found.credential;
   }
 
-  async current(signal?: AbortSignal): Promise<{ delivery: Delivery; credential: BreakGlassCredential } | undefined> {
+  async current(signal?: AbortSignal): Promise<{ delivery: Delivery; credential: BreakGlassCredential; note?: string } | undefined> {
     return this.fetch(undefined, 'read', signal);
   }
 
@@ -145,24 +194,35 @@ export class S3EnvelopeSink implements CredentialSink {
       if (err instanceof SinkError) throw err;
       throw new SinkError(this.name, step, describeAwsError(err), { cause: err });
     }
-    const credential = await this.open(text, step, signal);
-    return { delivery: { location: `s3://${bucket}/${key}?versionId=${version}`, version }, credential };
+    const { credential, legacy } = await this.open(text, step, signal);
+    return {
+      delivery: { location: `s3://${bucket}/${key}?versionId=${version}`, version },
+      credential,
+      ...(legacy ? { note: 'this envelope was written before envelopes named their Vault cluster id: which cluster made it cannot be checked; the job\'s next rotation replaces it' } : {}),
+    };
   }
 
-  private async open(text: string, step: string, signal?: AbortSignal): Promise<BreakGlassCredential> {
+  private async open(text: string, step: string, signal?: AbortSignal): Promise<{ credential: BreakGlassCredential; legacy: boolean }> {
     let env: Envelope;
     try {
       env = parseEnvelope(text);
     } catch {
       throw new SinkError(this.name, step, `s3://${this.settings.bucket}/${this.settings.key} is not a vaultkeeper envelope`);
     }
-    // The context is ours to decide, not the object's: an envelope naming another context is refused.
-    const expected = this.settings.encryptionContext;
-    const same = Object.keys(expected).length === Object.keys(env.encryptionContext).length && Object.entries(expected).every(([k, v]) => env.encryptionContext[k] === v);
-    if (!same) throw new SinkError(this.name, step, 'the envelope names another KMS encryption context (another cluster or purpose)');
+    // The context is ours to decide, not the object's: an envelope of another cluster is refused.
+    const owner = envelopeOwner(this.settings.encryptionContext, env.encryptionContext);
+    if (owner === 'other') {
+      throw new SinkError(
+        this.name,
+        step,
+        `s3://${this.settings.bucket}/${this.settings.key} holds the envelope of another Vault cluster or purpose (${ownerOf(env.encryptionContext)}), not this one's (cluster id ${this.settings.encryptionContext.clusterId}); refusing it`,
+      );
+    }
+    // A legacy envelope decrypts with the context it was sealed with: the same label and purpose.
+    const context = owner === 'ours' ? this.settings.encryptionContext : { cluster: this.settings.encryptionContext.cluster, purpose: this.settings.encryptionContext.purpose };
     const key = await this.step(step, () =>
       this.kms.send(
-        new DecryptCommand({ CiphertextBlob: Buffer.from(env.encryptedDataKey, 'base64'), EncryptionContext: expected, KeyId: env.kmsKeyId }),
+        new DecryptCommand({ CiphertextBlob: Buffer.from(env.encryptedDataKey, 'base64'), EncryptionContext: context, KeyId: env.kmsKeyId }),
         { abortSignal: signal },
       ),
     );
@@ -182,7 +242,7 @@ export class S3EnvelopeSink implements CredentialSink {
     if (!sameFingerprint(parsed.data.fingerprint, env.fingerprint) || parsed.data.accessor !== env.accessor) {
       throw new SinkError(this.name, step, 'the envelope header does not match its content');
     }
-    return parsed.data;
+    return { credential: parsed.data, legacy: owner === 'legacy' };
   }
 
   private async step<T>(step: string, fn: () => Promise<T>): Promise<T> {

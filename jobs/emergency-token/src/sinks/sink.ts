@@ -11,13 +11,15 @@ export interface Delivery {
 /** Where the break-glass credential is kept out of band. */
 export interface CredentialSink {
   readonly name: string;
+  /** Where it delivers, without a version (s3://bucket/key): a delivery's location starts with it. */
+  readonly location: string;
   /** Checks, before anything is created, that a delivery can work (bucket versioned, login works). */
   preflight(signal?: AbortSignal): Promise<void>;
   deliver(credential: BreakGlassCredential, signal?: AbortSignal): Promise<Delivery>;
   /** Reads back exactly the copy `deliver` wrote, decrypted, for the fingerprint comparison. */
   readBack(delivery: Delivery, signal?: AbortSignal): Promise<BreakGlassCredential>;
   /** What an operator would get now (reveal, and a later run's crash recovery); undefined when empty. */
-  current(signal?: AbortSignal): Promise<{ delivery: Delivery; credential: BreakGlassCredential } | undefined>;
+  current(signal?: AbortSignal): Promise<{ delivery: Delivery; credential: BreakGlassCredential; note?: string } | undefined>;
   /**
    * Takes every copy of `credential` out of the sink, so that the copy before them is current
    * again; returns how many it took (0: the sink holds none). By the credential, not by a
