@@ -1,0 +1,119 @@
+// One bucket, two real Vault clusters: two fresh single-node OpenBao servers (the real bao
+// binary, Raft, the stack's awskms seal), each with its own cluster_id, bootstrapped with the
+// job's own policies and token roles. Their envelopes never meet: the default S3 key and the KMS
+// encryption context follow each cluster's identity (sys/health), reveal refuses the other
+// cluster's envelope, and a rotation given the other cluster's key by hand refuses to overwrite it.
+import { join } from 'node:path';
+import { DeleteObjectCommand, ListObjectVersionsCommand } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { baoOk } from '../../../test/stack/http.ts';
+import { POLICIES_DIR } from '../../../test/stack/layout.ts';
+import { applyPolicies, loadPolicies } from '../../../test/stack/policies.ts';
+import { readStack } from '../../../test/stack/stack.ts';
+import { findPlantedSecrets, runJobProcess, type JobRun } from '../../../test/support/run-job.ts';
+import { startFreshBao, type FreshBao } from '../../raft-snapshot/test/stack-fixture.ts';
+import { stateRecord, type StateRecord } from '../src/state-record.ts';
+import { JOB, awsClients, clusterIdOf, messages, sinkHolds } from './stack-fixture.ts';
+
+interface Cluster {
+  bao: FreshBao;
+  id: string;
+  /** A token with exactly the job's policy, on that cluster. */
+  jobToken: string;
+  /** The default key the job must choose there. */
+  key: string;
+}
+
+const clusters: Cluster[] = [];
+const bucket = () => readStack().aws.buckets.breakglass;
+
+async function freshCluster(apiPort: number, nodeId: string): Promise<Cluster> {
+  const bao = await startFreshBao({ apiPort, clusterPort: apiPort - 1, nodeId });
+  const token = bao.rootToken;
+  await baoOk(bao.api, 'POST', 'sys/mounts/secret', { token, body: { type: 'kv', options: { version: '2' } } });
+  const all = loadPolicies();
+  const mine = (f: string) => f.startsWith(join(POLICIES_DIR, JOB) + '/');
+  await applyPolicies(bao.api, token, { policies: all.policies.filter((p) => mine(p.file)), tokenRoles: all.tokenRoles.filter((r) => mine(r.file)), kubernetesRoles: [], approleRoles: [] });
+  const created = await baoOk<{ auth: { client_token: string } }>(bao.api, 'POST', 'auth/token/create', {
+    token,
+    body: { policies: ['vaultkeeper-emergency-token'], no_default_policy: true, ttl: '30m' },
+  });
+  const id = await clusterIdOf(bao.api);
+  return { bao, id, jobToken: created.auth.client_token, key: `emergency-token/${id}/breakglass.json` };
+}
+
+/** The job against cluster `c`, logged in with its job token, with the defaults for key and cluster. */
+function runOn(c: Cluster, args: string[], env: Record<string, string | undefined> = {}): Promise<JobRun> {
+  return runJobProcess({
+    job: JOB,
+    args,
+    auth: 'none',
+    env: { VAULT_ADDR: c.bao.api, VAULT_FALLBACK_ADDRS: undefined, VAULT_TOKEN: c.jobToken, BREAKGLASS_S3_BUCKET: bucket(), BREAKGLASS_CLI: 'bao', ...env },
+  });
+}
+
+async function stateOn(c: Cluster): Promise<StateRecord> {
+  const res = await baoOk<{ data: { data: unknown } }>(c.bao.api, 'GET', 'secret/data/vaultkeeper/emergency-token/state', { token: c.bao.rootToken });
+  return stateRecord.parse(res.data.data);
+}
+
+const heldBy = (c: Cluster) => sinkHolds({ s3Key: c.key, cluster: c.id }, { clusterId: c.id });
+
+beforeAll(async () => {
+  clusters.push(await freshCluster(18294, 'et-one'), await freshCluster(18296, 'et-two'));
+}, 180_000);
+
+afterAll(async () => {
+  const { s3 } = awsClients();
+  for (const c of clusters) {
+    const listed = await s3.send(new ListObjectVersionsCommand({ Bucket: bucket(), Prefix: c.key })).catch(() => undefined);
+    for (const v of listed?.Versions ?? []) await s3.send(new DeleteObjectCommand({ Bucket: bucket(), Key: v.Key, VersionId: v.VersionId })).catch(() => undefined);
+    await c.bao.stop();
+  }
+  s3.destroy();
+});
+
+describe('two clusters, one bucket', () => {
+  it("each cluster's envelope goes under its own cluster_id; reveal refuses the other's; a rotation given the other's key refuses to overwrite it", async () => {
+    const [one, two] = clusters as [Cluster, Cluster];
+    expect(one.id).not.toBe(two.id);
+
+    const first = await runOn(one, []);
+    expect(first.code, first.all).toBe(0);
+    const second = await runOn(two, []);
+    expect(second.code, second.all).toBe(0);
+
+    const [a, b] = [await stateOn(one), await stateOn(two)];
+    expect(a.sink).toContain(`s3://${bucket()}/${one.key}?versionId=`);
+    expect(b.sink).toContain(`s3://${bucket()}/${two.key}?versionId=`);
+    const heldOne = (await heldBy(one))!;
+    const heldTwo = (await heldBy(two))!;
+    expect(heldOne.accessor, "the second cluster's run left the first one's envelope alone").toBe(a.accessor);
+    expect(heldTwo.accessor).toBe(b.accessor);
+    const secrets = { one: heldOne.secret, two: heldTwo.secret };
+    expect(findPlantedSecrets(first.all + second.all, secrets)).toEqual([]);
+
+    // reveal finds its own cluster's envelope by itself (sys/health, no token, no label)...
+    const shown = await runOn(one, ['reveal', '--force'], { VAULT_TOKEN: undefined });
+    expect(shown.code, shown.all).toBe(0);
+    expect(shown.summary).toMatchObject({ accessor: a.accessor });
+    // ...and refuses the other cluster's, even when pointed at it by hand.
+    const wrong = await runOn(two, ['reveal', '--force'], { VAULT_TOKEN: undefined, BREAKGLASS_S3_KEY: one.key });
+    expect(wrong.code, wrong.all).toBe(1);
+    expect(wrong.all).toMatch(new RegExp(`another Vault cluster .*cluster id ${one.id}`));
+    expect(findPlantedSecrets(wrong.all, secrets)).toEqual([]);
+
+    // A rotation on the second cluster given the first one's key: refused before anything exists.
+    const clash = await runOn(two, ['--force'], { BREAKGLASS_S3_KEY: one.key });
+    expect(clash.code, clash.all).toBe(1);
+    expect(clash.all).toMatch(new RegExp(`holds the envelope of another Vault cluster .*cluster id ${one.id}.*; refusing`));
+    expect(messages(clash)).not.toContain('new credential created and recorded as pending');
+    // The same with no record yet (its first run): the sink's preflight reads the header and refuses.
+    const firstClash = await runOn(two, [], { BREAKGLASS_S3_KEY: one.key, BREAKGLASS_STATE_PATH: 'vaultkeeper/emergency-token/clash' });
+    expect(firstClash.code, firstClash.all).toBe(1);
+    expect(firstClash.all).toMatch(/refusing to overwrite it/);
+    expect(messages(firstClash)).not.toContain('new credential created and recorded as pending');
+    expect((await heldBy(one))!.accessor).toBe(a.accessor);
+    expect((await stateOn(two)).accessor).toBe(b.accessor);
+  });
+});
