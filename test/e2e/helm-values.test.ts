@@ -166,17 +166,31 @@ describe('what every rendered CronJob and its pod look like', async () => {
 
   it('gives Kubernetes permissions to the sweep alone: read-only, plus delete on Secrets only with remediation on', async () => {
     const rbac = objects.filter((o) => o.apiVersion.startsWith('rbac.authorization.k8s.io'));
-    expect(rbac.map((o) => `${o.kind}/${component(o)}`).sort()).toEqual(['ClusterRole/secret-sweep', 'ClusterRoleBinding/secret-sweep']);
-    const verbsOf = (objs: K8sObject[]) => byKind(objs, 'ClusterRole')[0]!.rules.flatMap((r: any) => r.resources.flatMap((res: string) => r.verbs.map((v: string) => `${res}:${v}`))).sort();
-    expect(verbsOf(objects)).toEqual(['pods:list', 'secrets:get', 'secrets:list', 'serviceaccounts:list']);
+    // Its namespaced kinds, and (-cluster) the cluster-scoped kinds that can name a Secret.
+    expect(rbac.map((o) => `${o.kind}/${o.metadata.name}`).sort()).toEqual([
+      'ClusterRole/vaultkeeper-secret-sweep',
+      'ClusterRole/vaultkeeper-secret-sweep-cluster',
+      'ClusterRoleBinding/vaultkeeper-secret-sweep',
+      'ClusterRoleBinding/vaultkeeper-secret-sweep-cluster',
+    ]);
+    expect(new Set(rbac.map(component))).toEqual(new Set(['secret-sweep']));
+    const grants = (objs: K8sObject[]) =>
+      byKind(objs, 'ClusterRole').flatMap((role) => role.rules.flatMap((r: any) => r.resources.flatMap((res: string) => r.verbs.map((v: string) => `${res}:${v}`))));
+    const writes = (objs: K8sObject[]) => grants(objs).filter((g: string) => !/:(get|list)$/.test(g));
+    expect(grants(objects)).toEqual(expect.arrayContaining(['secrets:get', 'secrets:list', 'pods:list', 'serviceaccounts:list', 'storageclasses:list']));
+    expect(writes(objects)).toEqual([]);
 
     for (const turnOn of [{ config: { remediation: { deleteMigrated: true } } }, { args: ['sweep', '--delete-migrated'] }]) {
       const on = await renderChart({ valueFiles: [ALL_JOBS_VALUES, valuesFile({ jobs: { 'secret-sweep': turnOn } })] });
-      expect(verbsOf(on)).toEqual(['pods:list', 'secrets:delete', 'secrets:get', 'secrets:list', 'serviceaccounts:list']);
+      expect(writes(on)).toEqual(['secrets:delete']);
     }
-    // Limited to some namespaces: a RoleBinding in each, no ClusterRoleBinding.
+    // Limited to some namespaces: a RoleBinding in each; only the cluster-scoped kinds keep a ClusterRoleBinding.
     const scoped = await renderChart({ valueFiles: [ALL_JOBS_VALUES, valuesFile({ jobs: { 'secret-sweep': { config: { namespaces: ['apps', 'web'] } } } })] });
-    expect(scoped.filter((o) => o.kind.endsWith('Binding')).map((o) => `${o.kind}/${o.metadata.namespace}`).sort()).toEqual(['RoleBinding/apps', 'RoleBinding/web']);
+    expect(scoped.filter((o) => o.kind.endsWith('Binding')).map((o) => `${o.kind}/${o.metadata.namespace ?? o.metadata.name}`).sort()).toEqual([
+      'ClusterRoleBinding/vaultkeeper-secret-sweep-cluster',
+      'RoleBinding/apps',
+      'RoleBinding/web',
+    ]);
   });
 
   it('limits egress to DNS, Vault, the Pushgateway and each job\'s own endpoints when NetworkPolicy is on', () => {
