@@ -16,10 +16,13 @@ export const job: JobDefinition<Shape> = {
   description: `
 Lists every Secret (page by page), classifies it (system, managed by a controller, ignored by
 your rules, or a plaintext leftover), compares each leftover's values with Vault KV v2 by keyed
-fingerprints (migrated, partly migrated, not in Vault), finds the pods and service accounts that
-still use it, and finds the copies people forget: data kept in the last-applied-configuration
-annotation and Vault values kept in Helm release records. Never prints, logs or exports a value.
-With --delete-migrated it deletes the migrated, unused leftovers, each only after a verified
+fingerprints (migrated only when one KV path holds every value and one of them is not a short or
+common literal; partly migrated, unproven, not in Vault), finds everything that still names it
+(pods, workload pod templates whatever their replicas, service accounts, Ingresses, StorageClasses,
+Gateways, Flux sources, cert-manager issuers, Argo CD labels), and finds the copies people forget:
+data kept in the last-applied-configuration annotation and Vault values kept in Helm release
+records. Never prints, logs or exports a value. With --delete-migrated it deletes the migrated,
+unused leftovers (never where a consumer kind could not be listed), each only after a verified
 backup to Vault and with a uid/resourceVersion precondition; "restore" puts one back.`,
   commands: {
     sweep: 'sweep the cluster and report',
