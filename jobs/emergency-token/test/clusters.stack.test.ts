@@ -4,7 +4,8 @@
 // encryption context follow each cluster's identity (sys/health), reveal refuses the other
 // cluster's envelope, and a rotation given the other cluster's key by hand refuses to overwrite it.
 import { join } from 'node:path';
-import { DeleteObjectCommand, ListObjectVersionsCommand } from '@aws-sdk/client-s3';
+import { GenerateDataKeyCommand } from '@aws-sdk/client-kms';
+import { CreateBucketCommand, DeleteBucketCommand, DeleteObjectCommand, ListObjectVersionsCommand, PutBucketVersioningCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { baoOk } from '../../../test/stack/http.ts';
 import { POLICIES_DIR } from '../../../test/stack/layout.ts';
@@ -12,6 +13,8 @@ import { applyPolicies, loadPolicies } from '../../../test/stack/policies.ts';
 import { readStack } from '../../../test/stack/stack.ts';
 import { findPlantedSecrets, runJobProcess, type JobRun } from '../../../test/support/run-job.ts';
 import { startFreshBao, type FreshBao } from '../../raft-snapshot/test/stack-fixture.ts';
+import { fingerprint } from '../src/fingerprint.ts';
+import { sealEnvelope } from '../src/sinks/envelope.ts';
 import { stateRecord, type StateRecord } from '../src/state-record.ts';
 import { JOB, awsClients, clusterIdOf, messages, sinkHolds } from './stack-fixture.ts';
 
@@ -52,8 +55,8 @@ function runOn(c: Cluster, args: string[], env: Record<string, string | undefine
   });
 }
 
-async function stateOn(c: Cluster): Promise<StateRecord> {
-  const res = await baoOk<{ data: { data: unknown } }>(c.bao.api, 'GET', 'secret/data/vaultkeeper/emergency-token/state', { token: c.bao.rootToken });
+async function stateOn(c: Cluster, path = 'vaultkeeper/emergency-token/state'): Promise<StateRecord> {
+  const res = await baoOk<{ data: { data: unknown } }>(c.bao.api, 'GET', `secret/data/${path}`, { token: c.bao.rootToken });
   return stateRecord.parse(res.data.data);
 }
 
@@ -115,5 +118,79 @@ describe('two clusters, one bucket', () => {
     expect(messages(firstClash)).not.toContain('new credential created and recorded as pending');
     expect((await heldBy(one))!.accessor).toBe(a.accessor);
     expect((await stateOn(two)).accessor).toBe(b.accessor);
+  });
+});
+
+describe('upgrading from the constant default (BREAKGLASS_CLUSTER was `vault`)', () => {
+  const LEGACY_KEY = 'emergency-token/vault/breakglass.json';
+  const statePath = 'vaultkeeper/emergency-token/upgrade';
+  // Its own versioned bucket: the old default key is a shared name.
+  const upgradeBucket = `vk-et-upgrade-${process.pid}`;
+  const { s3, kms } = awsClients();
+
+  afterAll(async () => {
+    const listed = await s3.send(new ListObjectVersionsCommand({ Bucket: upgradeBucket })).catch(() => undefined);
+    for (const v of listed?.Versions ?? []) await s3.send(new DeleteObjectCommand({ Bucket: upgradeBucket, Key: v.Key, VersionId: v.VersionId })).catch(() => undefined);
+    await s3.send(new DeleteBucketCommand({ Bucket: upgradeBucket })).catch(() => undefined);
+    s3.destroy();
+    kms.destroy();
+  });
+
+  /** What the previous version left: a live launcher, its envelope at the old key with the old context, and the record naming it. */
+  async function leaveLegacyDeployment(c: Cluster): Promise<{ accessor: string; secret: string }> {
+    await s3.send(new CreateBucketCommand({ Bucket: upgradeBucket }));
+    await s3.send(new PutBucketVersioningCommand({ Bucket: upgradeBucket, VersioningConfiguration: { Status: 'Enabled' } }));
+    const made = await baoOk<{ auth: { client_token: string; accessor: string } }>(c.bao.api, 'POST', 'auth/token/create/breakglass-launcher', { token: c.bao.rootToken, body: { ttl: '744h' } });
+    const { client_token: secret, accessor } = made.auth;
+    const looked = await baoOk<{ data: { issue_time: string; expire_time: string } }>(c.bao.api, 'POST', 'auth/token/lookup-accessor', { token: c.bao.rootToken, body: { accessor } });
+    const createdAt = new Date(looked.data.issue_time).toISOString();
+    const expiresAt = new Date(looked.data.expire_time).toISOString();
+    const credential = { kind: 'launcher', secret, accessor, createdAt, expiresAt, fingerprint: fingerprint(secret), vaultAddress: c.bao.api, mintWith: 'breakglass-admin', purpose: 'test', rotatedBy: 'vaultkeeper-emergency-token', runId: 'before-upgrade' } as const;
+    const encryptionContext = { cluster: 'vault', purpose: 'vaultkeeper-breakglass' };
+    const key = await kms.send(new GenerateDataKeyCommand({ KeyId: 'alias/vaultkeeper-data', KeySpec: 'AES_256', EncryptionContext: encryptionContext }));
+    const sealed = sealEnvelope(Buffer.from(JSON.stringify(credential)), { plaintext: key.Plaintext! }, {
+      kmsKeyId: key.KeyId!,
+      encryptionContext,
+      encryptedDataKey: Buffer.from(key.CiphertextBlob!).toString('base64'),
+      kind: 'launcher',
+      accessor,
+      fingerprint: credential.fingerprint,
+      createdAt,
+      expiresAt,
+    });
+    const put = await s3.send(new PutObjectCommand({ Bucket: upgradeBucket, Key: LEGACY_KEY, Body: JSON.stringify(sealed), ServerSideEncryption: 'aws:kms', SSEKMSKeyId: 'alias/vaultkeeper-data', Metadata: { accessor } }));
+    await baoOk(c.bao.api, 'POST', `secret/data/${statePath}`, {
+      token: c.bao.rootToken,
+      body: { data: { kind: 'launcher', accessor, createdAt, expiresAt, fingerprint: credential.fingerprint, sink: `s3://${upgradeBucket}/${LEGACY_KEY}?versionId=${put.VersionId}`, rotatedAt: createdAt, rotatedBy: 'vaultkeeper-emergency-token', runId: 'before-upgrade' } },
+    });
+    return { accessor, secret };
+  }
+
+  it('the old envelope keeps working until the first rotation, which moves it to the cluster_id key and says so', async () => {
+    const c = clusters[0]!;
+    const legacy = await leaveLegacyDeployment(c);
+    const env = { BREAKGLASS_S3_BUCKET: upgradeBucket, BREAKGLASS_STATE_PATH: statePath, VAULT_TOKEN: undefined };
+
+    // The bad day right after the upgrade: reveal at the new default finds nothing and says where to look...
+    const nothing = await runOn(c, ['reveal', '--force'], env);
+    expect(nothing.code, nothing.all).toBe(1);
+    expect(nothing.all).toContain(`still at ${LEGACY_KEY}: run reveal with BREAKGLASS_CLUSTER=vault`);
+    // ...and with the old label it shows the old, live launcher, noting what cannot be checked.
+    const old = await runOn(c, ['reveal', '--force'], { ...env, BREAKGLASS_CLUSTER: 'vault' });
+    expect(old.code, old.all).toBe(0);
+    expect(old.summary).toMatchObject({ accessor: legacy.accessor });
+    expect(old.stdout).toContain('written before envelopes named their Vault cluster id');
+
+    // The first run after the upgrade rotates at once (the credential is young), to the new key.
+    const run = await runOn(c, [], { ...env, VAULT_TOKEN: c.jobToken });
+    expect(run.code, run.all).toBe(0);
+    expect(String(run.summary?.reason)).toBe(`the credential is recorded at s3://${upgradeBucket}/${LEGACY_KEY} and the sink is now s3://${upgradeBucket}/${c.key}: a new one is delivered there`);
+    const after = await stateOn(c, statePath);
+    expect(after.sink).toContain(`s3://${upgradeBucket}/${c.key}?versionId=`);
+    expect(run.summary).toMatchObject({ previousAccessor: legacy.accessor, previousRevoked: 'revoked' });
+    const shown = await runOn(c, ['reveal', '--force'], env);
+    expect(shown.code, shown.all).toBe(0);
+    expect(shown.summary).toMatchObject({ accessor: after.accessor });
+    expect(findPlantedSecrets(run.all + nothing.all, { legacy: legacy.secret })).toEqual([]);
   });
 });
