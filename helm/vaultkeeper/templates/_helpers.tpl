@@ -110,13 +110,19 @@ default's whole value, even when it is 0, false or empty). Returns YAML; use wit
 {{- end }}
 
 {{/*
-Checks that hold across jobs, run once: Vault's address is known, and no two enabled jobs share
-a ServiceAccount (each Vault Kubernetes-auth role must be bound to exactly one account).
+Checks that hold across jobs, run once: Vault's address is known, the Pushgateway URL holds no
+credentials, and no two enabled jobs share a ServiceAccount (each Vault Kubernetes-auth role must be bound to exactly one account).
 */}}
 {{- define "vaultkeeper.validate" -}}
 {{- $enabled := include "vaultkeeper.enabledJobs" . | fromJsonArray }}
 {{- if and $enabled (not .Values.vault.address) }}
 {{- fail "vault.address is required: the address the jobs reach Vault at, e.g. https://vault-active.vault.svc:8200" }}
+{{- end }}
+{{- /* The URL lands in a ConfigMap and in NOTES: credentials there would be readable by anyone who can read the namespace's ConfigMaps. The message never repeats the URL. */}}
+{{- with .Values.metrics.pushgatewayUrl }}
+{{- if (urlParse .).userinfo }}
+{{- fail "metrics.pushgatewayUrl: credentials in the URL would be stored in a ConfigMap and printed by helm; reach the Pushgateway without them (restrict it with networkPolicy.pushgateway), or run the job outside the chart with PUSHGATEWAY_URL" }}
+{{- end }}
 {{- end }}
 {{- $seen := dict }}
 {{- range $name := $enabled }}
