@@ -23,7 +23,7 @@ const kvMapping = z
   .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?\/[a-z0-9]([-.a-z0-9]*[a-z0-9])?=[A-Za-z0-9][A-Za-z0-9_.\-/]*:[A-Za-z0-9_.\-/]*[A-Za-z0-9_.\-]$/, 'must be <namespace>/<name>=<mount>:<path>, e.g. shop/db=secret:apps/shop/db')
   .refine((m) => !isOwnRecord(m.slice(m.indexOf('=') + 1)), "must not point into vaultkeeper's own records (secret:vaultkeeper/…)");
 
-export const FAIL_ON = ['leftover', 'not-in-vault', 'partly-migrated', 'migrated', 'in-use', 'annotation-copy', 'helm-copy'] as const;
+export const FAIL_ON = ['leftover', 'not-in-vault', 'partly-migrated', 'unproven', 'migrated', 'in-use', 'annotation-copy', 'helm-copy'] as const;
 export type FailOn = (typeof FAIL_ON)[number];
 
 export const sweepConfig = mergeSpecs(

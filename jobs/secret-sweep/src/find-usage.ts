@@ -93,12 +93,13 @@ export class UsageIndex {
     this.objects[kind.kind] = (this.objects[kind.kind] ?? 0) + 1;
     const own = o.metadata?.namespace ?? '';
     const name = o.metadata?.name ?? '';
-    if (kind.kind === 'Pod') {
-      for (const [annotation, value] of Object.entries(o.metadata?.annotations ?? {})) {
-        if (INJECTOR_ANNOTATIONS.includes(annotation) && value) this.injector.set(`${own}/${value}`, { pod: name, annotation });
-      }
+    for (const r of kind.refs(o)) {
+      this.add(kind, own, name, r);
+      // The Vault agent injector's annotations, on a pod or a workload's pod template, make the
+      // Secret the injector's (class managed), not a leftover.
+      const injected = INJECTOR_ANNOTATIONS.find((a) => r.via.endsWith(`annotation ${a}`));
+      if (injected) this.injector.set(`${r.namespace ?? own}/${r.name}`, { pod: kind.kind === 'Pod' ? name : `template of ${kind.kind} ${name}`, annotation: injected });
     }
-    for (const r of kind.refs(o)) this.add(kind, own, name, r);
   }
 
   private add(kind: ConsumerKind, own: string, consumer: string, r: FoundRef): void {

@@ -101,6 +101,8 @@ function summarize(report: ReportHead, reportFile: string | undefined): Record<s
     annotationCopies: report.totals.annotationCopies,
     helmRecordsWithVaultValues: report.totals.helmReleasesWithVaultValues,
     vaultUnreadablePaths: report.vault.unreadablePaths.length,
+    // Consumer lists the apiserver refused: nothing of their scope was deleted.
+    usageUnreadable: report.usage.unreadable.map((u) => `${u.kind}${u.namespace ? ` in ${u.namespace}` : ''}`),
     remediation: report.remediation,
     failOn: report.failOn,
     ...(reportFile ? { reportFile } : {}),

@@ -180,6 +180,7 @@ export class ReportBuilder {
       leftover: byClass.leftover,
       'not-in-vault': leftovers['not-in-vault'],
       'partly-migrated': leftovers['partly-migrated'],
+      unproven: leftovers.unproven,
       migrated: leftovers.migrated,
       'in-use': leftoversInUse,
       'annotation-copy': annotationCopies,

@@ -60,6 +60,8 @@ it('reads the pod templates of every workload kind, whatever their replicas', ()
     'CronJob nightly pod template volume v1 in-use.pod-template',
   ]);
   expect(u.usedBy('app', 'agent-tls')?.count).toBe(2);
+  // The injector's annotation on a template makes the Secret the injector's, as on a pod.
+  expect(u.injectorPodFor('app', 'agent-tls')).toEqual({ pod: 'template of CronJob nightly', annotation: 'vault.hashicorp.com/tls-secret' });
 });
 
 it('Ingress TLS and ingress-nginx annotations, Gateway certificateRefs, StorageClass parameters, CR conventions', () => {

@@ -289,6 +289,8 @@ describe('secret-sweep --delete-migrated on a real cluster', () => {
     expect(e.deletable).toBeUndefined();
     expect(e.usageUnknown).toEqual(['CronJob']);
     expect(first.report.usage.unreadable).toContainEqual(expect.objectContaining({ kind: 'CronJob', namespace: nsR, status: 403 }));
+    expect(first.run.summary?.usageUnreadable).toEqual([`CronJob in ${nsR}`]);
+    expect(first.run.stdout).toContain(`could not list CronJob (${nsR}: 403)`);
     // Gateway API, Flux and cert-manager are not installed: fine, and said.
     expect(first.report.usage.absent).toEqual(expect.arrayContaining(['Gateway', 'GitRepository', 'Issuer', 'ClusterIssuer']));
   });
