@@ -179,8 +179,9 @@ export async function runSnapshot(ctx: Ctx, vault: VaultClient, client: S3Client
     if (!plan.keep.some((k) => k.key === key)) {
       housekeeping.warn({ key }, 'the new snapshot is not in the retention plan; pruning nothing');
     } else {
-      pruned = await pruneSnapshots(client, s3.bucket, plan.prune.map((p) => p.key), housekeeping, signal);
-      kept = plan.keep.length + (plan.prune.length - pruned.length);
+      const outcome = await pruneSnapshots(client, s3.bucket, plan.prune.map((p) => p.key), housekeeping, signal);
+      pruned = outcome.pruned;
+      kept = plan.keep.length + outcome.stillCommitted;
     }
     ctx.metrics.gauge('stored_objects', 'Verified snapshots of this cluster in the bucket after pruning.').set(kept);
     ctx.metrics.gauge('pruned_objects', 'Snapshots pruned by the last run.').set(pruned.length);
@@ -265,14 +266,20 @@ export async function retentionPlan(
  * is left whole (still committed, pruned by a later run); one whose own deletion failed has no
  * record any more, no longer counts, and is removed by the next run's cleanup.
  */
-async function pruneSnapshots(client: S3Client, bucket: string, keys: string[], housekeeping: Housekeeping, signal: AbortSignal): Promise<string[]> {
+async function pruneSnapshots(
+  client: S3Client,
+  bucket: string,
+  keys: string[],
+  housekeeping: Housekeeping,
+  signal: AbortSignal,
+): Promise<{ pruned: string[]; stillCommitted: number }> {
   const records = await deleteObjects(client, bucket, keys.map(recordKey), signal);
   for (const f of records.failed) housekeeping.warn({ key: f.key, reason: f.reason }, `could not prune ${f.key.slice(0, -'.json'.length)} (S3 refused to delete its record: ${f.reason}); kept for now`);
   const recordsGone = new Set(records.deleted);
   const snapshots = await deleteObjects(client, bucket, keys.filter((k) => recordsGone.has(recordKey(k))), signal);
   for (const f of snapshots.failed) housekeeping.warn({ key: f.key, reason: f.reason }, `could not delete the pruned snapshot ${f.key} (${f.reason}); its record is gone, the next run removes it`);
   for (const key of snapshots.deleted) housekeeping.log.info({ key }, 'pruned');
-  return snapshots.deleted;
+  return { pruned: snapshots.deleted, stillCommitted: records.failed.length };
 }
 
 /**

@@ -110,6 +110,8 @@ describe('housekeeping never costs a backup', () => {
       expect(proxy.refused).toContain(`DeleteObjects ${leftover}`);
       expect(proxy.refused).toContain(`DeleteObjects ${oldRefused}.json`);
       const key = await expectStoredDespite(t, run, /refuse/);
+      // Kept: the new one, and the one whose record S3 would not delete (still committed).
+      expect(run.summary).toMatchObject({ kept: 2, pruned: 1 });
       const keys = await t.keys();
       // What S3 refused is still there; what it accepted is gone; ours is kept.
       expect(keys).toContain(leftover);
