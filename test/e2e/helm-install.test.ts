@@ -126,7 +126,8 @@ const scenarios: Record<string, Scenario> = {
       aws: { region: stack.aws.region, endpoint: stack.aws.endpoint },
       kms: { keyId: stack.aws.unsealKey.alias },
       // What the chart's raft-snapshot and emergency-token runs just left is what the probe must find.
-      snapshot: { bucket: stack.aws.buckets.snapshots, prefix: S3_PREFIX, forcePathStyle: true, maxAgeSeconds: '1h' },
+      // The raft-snapshot run above names its objects 'stack' (snapshot.cluster): so must the probe.
+      snapshot: { bucket: stack.aws.buckets.snapshots, prefix: S3_PREFIX, cluster: 'stack', forcePathStyle: true, maxAgeSeconds: '1h' },
       emergencyToken: { enabled: true, statePath: `secret/data/${ET_STATE}` },
       criticalChecks: ['kms-key', 'kms-roundtrip', 'vault-nodes', 'raft', 'snapshot-age', 'emergency-token'],
       table: false,
@@ -302,7 +303,7 @@ describe('the chart on the stack apiserver', () => {
     expect(await names('configmaps')).toEqual(jobs.map(cronJob).sort());
     expect(await names('networkpolicies')).toEqual(jobs.map(cronJob).sort());
     // The sweep is limited to this namespace by its config: a RoleBinding here; the one
-    // ClusterRoleBinding grants only the cluster-scoped kinds that name Secrets (StorageClasses, ClusterIssuers).
+    // ClusterRoleBinding grants only the cluster-scoped kinds that name Secrets (PersistentVolumes, StorageClasses, ClusterIssuers).
     expect(await names('rolebindings')).toEqual([cronJob('secret-sweep')]);
     const clusterBindings = await kubectlJson<{ items: Array<{ metadata: { name: string } }> }>(['get', 'clusterrolebindings', '-l', SELECTOR]);
     expect(clusterBindings.items.map((b) => b.metadata.name)).toEqual([`${cronJob('secret-sweep')}-cluster`]);
@@ -312,7 +313,7 @@ describe('the chart on the stack apiserver', () => {
     const baseline = `system:serviceaccount:${NS}:vkh-baseline`;
     await kubectlAs(['-n', NS, 'create', 'serviceaccount', 'vkh-baseline']);
     // The sweep: read Secrets, and `list` every kind that can name one (docs/secret-sweep.md, "In use").
-    const sweepClusterScoped = ['clusterissuers.cert-manager.io:list', 'storageclasses.storage.k8s.io:list'];
+    const sweepClusterScoped = ['clusterissuers.cert-manager.io:list', 'persistentvolumes:list', 'storageclasses.storage.k8s.io:list'];
     const expected: Record<string, string[]> = {
       'secret-sweep': [
         ...sweepClusterScoped,
