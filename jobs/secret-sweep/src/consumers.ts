@@ -79,9 +79,10 @@ const templateRefs = (template: unknown): FoundRef[] => {
 };
 
 /**
- * References a controller's custom resource makes by convention: `…SecretRef`/`secretRef`
- * objects and `credentialsRef` with a `name` (Flux sources, cert-manager issuers' ACME, Vault,
- * Venafi and DNS-solver credentials) and `secretName` strings (cert-manager's CA issuer).
+ * References an object makes by convention: `…SecretRef`/`secretRef` objects and
+ * `credentialsRef` with a `name` (Flux sources, cert-manager issuers' ACME, Vault, Venafi and
+ * DNS-solver credentials, a PersistentVolume's CSI and in-tree plugin secrets, with their
+ * `namespace`) and `secretName` strings (cert-manager's CA issuer; azureFile with `secretNamespace`).
  */
 export function conventionalSecretRefs(value: unknown, path: string, depth = 0): FoundRef[] {
   if (depth > 12) return [];
@@ -91,8 +92,10 @@ export function conventionalSecretRefs(value: unknown, path: string, depth = 0):
   const out: FoundRef[] = [];
   for (const [key, v] of Object.entries(o)) {
     const here = `${path}.${key}`;
-    if ((/secretref$/i.test(key) || key === 'credentialsRef') && str(obj(v)?.name)) out.push({ name: str(obj(v)!.name)!, via: here });
-    else if (key === 'secretName' && str(v)) out.push({ name: str(v)!, via: here });
+    // A SecretReference (PersistentVolumes) names its namespace; a LocalObjectReference does not.
+    const ns = (n: unknown) => (str(n) ? { namespace: str(n)! } : {});
+    if ((/secretref$/i.test(key) || key === 'credentialsRef') && str(obj(v)?.name)) out.push({ name: str(obj(v)!.name)!, ...ns(obj(v)!.namespace), via: here });
+    else if (key === 'secretName' && str(v)) out.push({ name: str(v)!, ...ns(o.secretNamespace), via: here });
     else out.push(...conventionalSecretRefs(v, here, depth + 1));
   }
   return out;
@@ -213,6 +216,18 @@ export const CONSUMER_KINDS: ConsumerKind[] = [
     crd: false,
     rule: 'in-use.storage-class',
     refs: (o) => storageClassRefs(obj(o.parameters)),
+  },
+  {
+    kind: 'PersistentVolume',
+    group: '',
+    versions: ['v1'],
+    plural: 'persistentvolumes',
+    namespaced: false,
+    crd: false,
+    rule: 'in-use.persistent-volume',
+    // A provisioned volume keeps the node-stage/publish secrets its StorageClass named, and
+    // needs them at every mount, also once the StorageClass is gone. Without a namespace: any.
+    refs: (o) => conventionalSecretRefs(o.spec, 'spec').map((r) => ({ ...r, namespace: r.namespace ?? '*' })),
   },
   { kind: 'Gateway', group: 'gateway.networking.k8s.io', versions: ['v1', 'v1beta1'], plural: 'gateways', namespaced: true, crd: true, rule: 'in-use.gateway', refs: gatewayRefs },
   fluxSource('GitRepository', 'gitrepositories', ['v1', 'v1beta2']),

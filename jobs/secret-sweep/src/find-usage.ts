@@ -189,6 +189,12 @@ function fetchPageOf(kube: Kube, kind: ConsumerKind, version: string, namespace:
         one: (ns) => (limit, c) =>
           kube.call(op, (o) => core.listNamespacedReplicationController({ namespace: ns, limit, ...cont(c) }, o), { retry: true }) as Promise<CoreList>,
       },
+      persistentvolumes: {
+        all: (limit, c) => kube.call(op, (o) => core.listPersistentVolume({ limit, ...cont(c) }, o), { retry: true }) as Promise<CoreList>,
+        one: () => {
+          throw new Error('PersistentVolumes are cluster-scoped');
+        },
+      },
     };
     const call = calls[kind.plural];
     if (!call) throw new Error(`no core list for ${kind.plural}`);

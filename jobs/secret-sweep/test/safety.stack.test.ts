@@ -46,6 +46,7 @@ const V = {
   job: planted('job'),
   sc: planted('sc'),
   scTemplated: planted('sc-templated'),
+  pv: planted('pv'),
   argo: planted('argo'),
   free: planted('free'),
   pw: planted('pw'),
@@ -131,6 +132,7 @@ beforeAll(async () => {
     () => kvPurge(kvBase),
     () => kvPurge(`${backupPath}/`),
     () => kubectl(['delete', 'storageclass', storageClass, '--ignore-not-found']),
+    () => kubectl(['delete', 'persistentvolume', `${prefix}-pv`, '--ignore-not-found', '--wait=false']),
     ...ownRecords.map((p) => () => kvPurge(`${p.slice(0, p.lastIndexOf('/'))}/`)),
   );
 
@@ -146,6 +148,7 @@ beforeAll(async () => {
     ['job', { v: V.job }],
     ['sc', { v: V.sc }],
     ['sc-templated', { v: V.scTemplated }],
+    ['pv', { v: V.pv }],
     ['argo', { password: V.argo }],
     ['free', { v: V.free }],
     ['db', { user: 'admin', password: V.pw }],
@@ -182,6 +185,7 @@ beforeAll(async () => {
     opaque(ns, 'job-used', { v: V.job }),
     opaque(ns, 'csi-provisioner', { v: V.sc }),
     opaque(ns, 'data-0-stage', { v: V.scTemplated }),
+    opaque(ns, 'pv-stage', { v: V.pv }),
     opaque(ns, 'argo-repo', { password: V.argo }, { labels: { 'argocd.argoproj.io/secret-type': 'repository' } }),
     opaque(ns, 'free-migrated', { v: V.free }),
     opaque(ns, 'db-creds', { user: 'admin', password: V.pw }),
@@ -213,6 +217,18 @@ beforeAll(async () => {
       // Resolved per volume by the external-provisioner: any PVC's name may fill it in.
       'csi.storage.k8s.io/node-stage-secret-name': '${pvc.name}-stage',
       'csi.storage.k8s.io/node-stage-secret-namespace': ns,
+    },
+  });
+
+  // A provisioned volume mounts with the node-stage secret its (since deleted) StorageClass named.
+  await apply({
+    apiVersion: 'v1',
+    kind: 'PersistentVolume',
+    metadata: { name: `${prefix}-pv` },
+    spec: {
+      capacity: { storage: '1Gi' },
+      accessModes: ['ReadWriteOnce'],
+      csi: { driver: 'csi.example.invalid', volumeHandle: 'vol-1', nodeStageSecretRef: { name: 'pv-stage', namespace: ns } },
     },
   });
 
@@ -266,7 +282,7 @@ describe('secret-sweep --delete-migrated on a real cluster', () => {
     expect(e.vault?.found.every((f) => f.path.startsWith(`secret/${kvBase}`))).toBe(true);
   });
 
-  it('keeps what any workload kind names in its pod template, and what a StorageClass names', async () => {
+  it('keeps what any workload kind names in its pod template, and what a StorageClass or a PersistentVolume names', async () => {
     await keptAsInUse(ns, 'sts-used', 'StatefulSet', 'in-use.pod-template');
     await keptAsInUse(ns, 'ds-used', 'DaemonSet', 'in-use.pod-template');
     await keptAsInUse(ns, 'rs-used', 'ReplicaSet', 'in-use.pod-template');
@@ -275,6 +291,7 @@ describe('secret-sweep --delete-migrated on a real cluster', () => {
     await keptAsInUse(ns, 'csi-provisioner', 'StorageClass', 'in-use.storage-class');
     // `${pvc.name}-stage` may be any PVC's: every Secret it could resolve to is kept.
     await keptAsInUse(ns, 'data-0-stage', 'StorageClass', 'in-use.storage-class');
+    await keptAsInUse(ns, 'pv-stage', 'PersistentVolume', 'in-use.persistent-volume');
   });
 
   it('keeps an Argo CD repository Secret by its label', async () => {
