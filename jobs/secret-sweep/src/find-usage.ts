@@ -1,4 +1,4 @@
-import type { Logger } from '@vaultkeeper/runtime';
+import { JobFailure, z, type Logger } from '@vaultkeeper/runtime';
 import { globMatch } from './classify-secret.ts';
 import { CONSUMER_KINDS, INJECTOR_ANNOTATIONS, type ConsumerKind, type FoundRef, type KubeObject } from './consumers.ts';
 import { KubeError, type Kube } from './kube.ts';
@@ -135,6 +135,8 @@ export class UsageIndex {
   }
 }
 
+const rawList = z.object({ items: z.array(z.record(z.string(), z.unknown())), metadata: z.object({ continue: z.string().optional() }).loose().optional() }).loose();
+
 const sameRef = (a: UsageRef, b: UsageRef) => a.kind === b.kind && a.name === b.name && a.via === b.via;
 
 /** The kinds this cluster serves, with the version to list each at; the rest are absent CRDs. */
@@ -200,11 +202,13 @@ function fetchPageOf(kube: Kube, kind: ConsumerKind, version: string, namespace:
     if (!call) throw new Error(`no core list for ${kind.plural}`);
     return namespace ? call.one(namespace) : call.all;
   }
-  // Plain JSON: the continue token is `metadata.continue`.
+  // Plain JSON, checked as a list; the continue token is `metadata.continue`. The items' fields
+  // are read defensively by the rules (consumers.ts): an odd object names nothing.
   const raw = (p: Promise<unknown>): Promise<ListPage<KubeObject>> =>
     p.then((body) => {
-      const b = body as { items?: KubeObject[]; metadata?: { continue?: string } };
-      return { items: b.items ?? [], metadata: { _continue: b.metadata?.continue } };
+      const b = rawList.safeParse(body);
+      if (!b.success) throw new JobFailure(`${op}: the apiserver's answer is not a list`);
+      return { items: b.data.items as KubeObject[], metadata: { _continue: b.data.metadata?.continue } };
     });
   const base = { group: kind.group, version, plural: kind.plural };
   return namespace
