@@ -77,7 +77,8 @@ describe('never half-done', () => {
     expect(run.code, run.code === 0 ? COLD_CACHE : run.all).toBe(1);
     const failure = failureLine(run);
     expect(failure?.msg).toBe('Vault refused the new OIDC config; Authentik was put back to the previous secret: nothing changed');
-    expect(failure?.cause).toMatchObject({ type: 'VaultError', status: 400 });
+    // The runtime logs a JobFailure's details.cause as the cause of its `err`.
+    expect((failure?.err as { cause?: unknown } | undefined)?.cause).toMatchObject({ type: 'VaultError', status: 400 });
     expect(await authentikSecret(tb.providerPk)).toBe(adopted);
     const rec = await readRecord(tb);
     expect(rec?.data).toMatchObject({ current: { secret: adopted }, pending: null, lock: null });
