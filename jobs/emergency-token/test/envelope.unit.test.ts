@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { fingerprint, sameFingerprint } from '../src/fingerprint.ts';
 import { openEnvelope, parseEnvelope, sealEnvelope, type EnvelopeHeader } from '../src/sinks/envelope.ts';
+import { envelopeOwner } from '../src/sinks/s3-envelope.ts';
 
 const header: EnvelopeHeader = {
   kmsKeyId: 'arn:aws:kms:us-east-1:123456789012:key/test',
@@ -81,5 +82,21 @@ describe('envelope (AES-256-GCM under a data key)', () => {
   it('rejects a data key that is not 32 bytes, and text that is not an envelope', () => {
     expect(() => sealEnvelope(plaintext, { plaintext: randomBytes(16) }, header)).toThrow(/32 bytes/);
     expect(() => parseEnvelope('{"format":"other"}')).toThrow();
+  });
+});
+
+describe('whose envelope', () => {
+  const ours = { cluster: 'prod', clusterId: '0b1c-2d3e', purpose: 'vaultkeeper-breakglass' };
+
+  it("is ours only with this cluster's id, label and purpose", () => {
+    expect(envelopeOwner(ours, { ...ours })).toBe('ours');
+    expect(envelopeOwner(ours, { ...ours, clusterId: 'ffff-0000' })).toBe('other');
+    expect(envelopeOwner(ours, { ...ours, purpose: 'something-else' })).toBe('other');
+    expect(envelopeOwner(ours, { ...ours, extra: 'x' })).toBe('other');
+  });
+
+  it('accepts an envelope from before the cluster id (same label and purpose) as legacy, never another label', () => {
+    expect(envelopeOwner(ours, { cluster: 'prod', purpose: 'vaultkeeper-breakglass' })).toBe('legacy');
+    expect(envelopeOwner(ours, { cluster: 'vault', purpose: 'vaultkeeper-breakglass' })).toBe('other');
   });
 });
