@@ -9,6 +9,8 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['packages/*/test/**/*.test.ts', 'jobs/*/test/**/*.unit.test.ts'],
+          // A package's stack tests belong to the stack project alone (servers, no file parallelism).
+          exclude: ['**/*.stack.test.ts', '**/node_modules/**'],
         },
       },
       {
