@@ -55,3 +55,47 @@ describe('describeError', () => {
     expect(describeError(new ApiException(409, { data: { password: 'cGxhbnRlZA==' } }))).toEqual({ type: 'ApiException', message: 'HTTP-Code: 409', code: 409 });
   });
 });
+
+describe('describeError: nested values (review 10)', () => {
+  class ApiException extends Error {
+    constructor(readonly code: number, readonly body: unknown, readonly headers: Record<string, string>) {
+      super(`HTTP-Code: ${code}\nMessage: x\nBody: ${JSON.stringify(body)}`);
+    }
+  }
+
+  it('describes the errors of an AggregateError one by one (an ApiException inside keeps its body and headers out)', async () => {
+    const { describeError } = await import('../src/index.ts');
+    const inner = new ApiException(409, { data: { password: 'cGxhbnRlZC1hZ2c=' } }, { authorization: 'Bearer planted-agg-header' });
+    const d = describeError(new AggregateError([inner, 'plain text'], 'two things failed'));
+    expect(JSON.stringify(d)).not.toMatch(/cGxhbnRlZC1hZ2c=|planted-agg-header/);
+    expect(d.errors).toEqual([{ type: 'ApiException', message: 'HTTP-Code: 409', code: 409 }, 'plain text']);
+  });
+
+  it('keeps an Error or a secret-named field inside details or issues out of the line', async () => {
+    const { describeError, JobFailure } = await import('../src/index.ts');
+    const inner = new ApiException(500, { data: { token: 'planted-details-body' } }, {});
+    const d = describeError(
+      new JobFailure('failed', { step: 'x', attempt: { last: inner, request: { headers: { 'X-Vault-Token': 'planted-details-hdr' } }, deep: { a: { token: 'planted-deep-token' } } } }),
+    );
+    const text = JSON.stringify(d);
+    expect(text).not.toMatch(/planted-details-body|planted-details-hdr|planted-deep-token/);
+    expect((d.details as { attempt: { last: unknown } }).attempt.last).toEqual({ type: 'ApiException', message: 'HTTP-Code: 500', code: 500 });
+    const withIssues = describeError(Object.assign(new Error('bad'), { issues: [{ path: ['a'], message: 'x', input: { password: 'planted-issue-pw' } }] }));
+    expect(JSON.stringify(withIssues)).not.toContain('planted-issue-pw');
+  });
+
+  it('survives a cyclic cause and stops a long cause chain at a fixed depth', async () => {
+    const { describeError } = await import('../src/index.ts');
+    const a = new Error('a');
+    const b = new Error('b', { cause: a });
+    (a as { cause?: unknown }).cause = b;
+    expect(() => describeError(a)).not.toThrow();
+    let chain: Error = new Error('e0');
+    for (let i = 1; i < 50; i++) chain = new Error(`e${i}`, { cause: chain });
+    const d = describeError(chain);
+    let depth = 0;
+    for (let c: Record<string, unknown> | undefined = d; c; c = c.cause as Record<string, unknown> | undefined) depth++;
+    expect(depth).toBeLessThanOrEqual(6);
+    expect(JSON.stringify(d)).toContain('cause chain cut');
+  });
+});
