@@ -180,7 +180,16 @@ export async function runJob<Shape extends z.ZodRawShape>(def: JobDefinition<Sha
   if (!dryRun) {
     if (result.recordRun !== false) metrics.recordRun(outcome, durationSeconds);
     else metrics.forgetRun();
+    const unhandledBeforePush = unhandled;
     await metrics.push(pushgateway, config.metrics.pushTimeoutSeconds, log);
+    // An unhandled error while the push was under way fails the run (exit 1) after the push said
+    // its outcome: push again so the metrics agree with the exit code. last_success keeps the
+    // value the first push carried (the run's work did finish); docs/operations.md says so.
+    if (unhandled && !unhandledBeforePush && result.recordRun !== false) {
+      failIfUnhandled();
+      metrics.recordRun(outcome, durationSeconds);
+      await metrics.push(pushgateway, config.metrics.pushTimeoutSeconds, log);
+    }
   }
   process.off('SIGTERM', onSignal);
   process.off('SIGINT', onSignal);
