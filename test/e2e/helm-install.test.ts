@@ -303,7 +303,8 @@ describe('the chart on the stack apiserver', () => {
     expect(await names('configmaps')).toEqual(jobs.map(cronJob).sort());
     expect(await names('networkpolicies')).toEqual(jobs.map(cronJob).sort());
     // The sweep is limited to this namespace by its config: a RoleBinding here; the one
-    // ClusterRoleBinding grants only the cluster-scoped kinds that name Secrets (PersistentVolumes, StorageClasses, ClusterIssuers).
+    // ClusterRoleBinding grants only the kinds that name Secrets of any namespace (PersistentVolumes,
+    // StorageClasses, ClusterIssuers; Ingresses and Gateways, listed cluster-wide by a namespaced sweep).
     expect(await names('rolebindings')).toEqual([cronJob('secret-sweep')]);
     const clusterBindings = await kubectlJson<{ items: Array<{ metadata: { name: string } }> }>(['get', 'clusterrolebindings', '-l', SELECTOR]);
     expect(clusterBindings.items.map((b) => b.metadata.name)).toEqual([`${cronJob('secret-sweep')}-cluster`]);
@@ -313,7 +314,15 @@ describe('the chart on the stack apiserver', () => {
     const baseline = `system:serviceaccount:${NS}:vkh-baseline`;
     await kubectlAs(['-n', NS, 'create', 'serviceaccount', 'vkh-baseline']);
     // The sweep: read Secrets, and `list` every kind that can name one (docs/secret-sweep.md, "In use").
-    const sweepClusterScoped = ['clusterissuers.cert-manager.io:list', 'persistentvolumes:list', 'storageclasses.storage.k8s.io:list'];
+    // Cluster-wide: the cluster-scoped kinds, and Ingresses and Gateways, whose objects in any
+    // namespace may name a Secret of the swept ones.
+    const sweepClusterScoped = [
+      'clusterissuers.cert-manager.io:list',
+      'gateways.gateway.networking.k8s.io:list',
+      'ingresses.networking.k8s.io:list',
+      'persistentvolumes:list',
+      'storageclasses.storage.k8s.io:list',
+    ];
     const expected: Record<string, string[]> = {
       'secret-sweep': [
         ...sweepClusterScoped,
@@ -321,10 +330,8 @@ describe('the chart on the stack apiserver', () => {
         'cronjobs.batch:list',
         'daemonsets.apps:list',
         'deployments.apps:list',
-        'gateways.gateway.networking.k8s.io:list',
         'gitrepositories.source.toolkit.fluxcd.io:list',
         'helmrepositories.source.toolkit.fluxcd.io:list',
-        'ingresses.networking.k8s.io:list',
         'issuers.cert-manager.io:list',
         'jobs.batch:list',
         'ocirepositories.source.toolkit.fluxcd.io:list',
@@ -348,6 +355,7 @@ describe('the chart on the stack apiserver', () => {
     expect(await can('delete', 'secrets')).toBe('no');
     expect(await can('get', 'pods')).toBe('no');
     expect(await can('list', 'secrets', 'kube-system')).toBe('no');
+    expect(await can('list', 'ingresses.networking.k8s.io', 'kube-system')).toBe('yes');
   });
 
   // In order: kms-probe checks what raft-snapshot and emergency-token store before it.

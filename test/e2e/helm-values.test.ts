@@ -191,6 +191,9 @@ describe('what every rendered CronJob and its pod look like', async () => {
       'RoleBinding/apps',
       'RoleBinding/web',
     ]);
+    // Ingresses and Gateways of any namespace may name a Secret of `apps` or `web`: listed cluster-wide.
+    const clusterWide = byKind(scoped, 'ClusterRole').filter((o) => o.metadata.name.endsWith('-cluster'));
+    expect(grants(clusterWide)).toEqual(expect.arrayContaining(['ingresses:list', 'gateways:list', 'storageclasses:list']));
   });
 
   it('limits egress to DNS, Vault, the Pushgateway and each job\'s own endpoints when NetworkPolicy is on', () => {

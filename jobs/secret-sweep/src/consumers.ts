@@ -21,6 +21,12 @@ export interface ConsumerKind {
   versions: string[];
   plural: string;
   namespaced: boolean;
+  /**
+   * A namespaced kind whose objects may name a Secret of another namespace (an ingress-nginx
+   * `namespace/name` annotation, a Gateway certificateRef with a namespace). A sweep scoped to
+   * some namespaces still lists it cluster-wide: a consumer outside the scope would be invisible.
+   */
+  crossNamespace?: boolean;
   /** Served by a CustomResourceDefinition: absent from a cluster is fine. */
   crd: boolean;
   /** The stable id of the rule, in the report's `usedBy.refs[].rule`. */
@@ -206,7 +212,7 @@ export const CONSUMER_KINDS: ConsumerKind[] = [
   workload('ReplicaSet', 'apps', 'replicasets'),
   workload('Job', 'batch', 'jobs'),
   { ...workload('CronJob', 'batch', 'cronjobs'), refs: (o) => templateRefs(obj(obj(obj(o.spec)?.jobTemplate)?.spec)?.template) },
-  { kind: 'Ingress', group: 'networking.k8s.io', versions: ['v1'], plural: 'ingresses', namespaced: true, crd: false, rule: 'in-use.ingress', refs: ingressRefs },
+  { kind: 'Ingress', group: 'networking.k8s.io', versions: ['v1'], plural: 'ingresses', namespaced: true, crossNamespace: true, crd: false, rule: 'in-use.ingress', refs: ingressRefs },
   {
     kind: 'StorageClass',
     group: 'storage.k8s.io',
@@ -229,7 +235,17 @@ export const CONSUMER_KINDS: ConsumerKind[] = [
     // needs them at every mount, also once the StorageClass is gone. Without a namespace: any.
     refs: (o) => conventionalSecretRefs(o.spec, 'spec').map((r) => ({ ...r, namespace: r.namespace ?? '*' })),
   },
-  { kind: 'Gateway', group: 'gateway.networking.k8s.io', versions: ['v1', 'v1beta1'], plural: 'gateways', namespaced: true, crd: true, rule: 'in-use.gateway', refs: gatewayRefs },
+  {
+    kind: 'Gateway',
+    group: 'gateway.networking.k8s.io',
+    versions: ['v1', 'v1beta1'],
+    plural: 'gateways',
+    namespaced: true,
+    crossNamespace: true,
+    crd: true,
+    rule: 'in-use.gateway',
+    refs: gatewayRefs,
+  },
   fluxSource('GitRepository', 'gitrepositories', ['v1', 'v1beta2']),
   fluxSource('HelmRepository', 'helmrepositories', ['v1', 'v1beta2']),
   fluxSource('OCIRepository', 'ocirepositories', ['v1', 'v1beta2']),

@@ -218,16 +218,19 @@ function fetchPageOf(kube: Kube, kind: ConsumerKind, version: string, namespace:
 
 /**
  * Lists every consumer kind the cluster serves (paginated, like the Secrets) into a UsageIndex:
- * namespaced kinds in each of `namespaces` (all of them: empty list), cluster-scoped kinds once.
- * A list the apiserver refuses (403) is recorded, not fatal: the Secrets of its scope are then
- * never deleted. The same function serves the sweep and the re-check before deleting.
+ * namespaced kinds in each of `namespaces` (all of them: empty list), cluster-scoped kinds once,
+ * and kinds that can name another namespace's Secret (`crossNamespace`: Ingress, Gateway) once
+ * cluster-wide whatever the scope, since their objects outside `namespaces` may name a Secret
+ * inside. A list the apiserver refuses (403) is recorded, not fatal: the Secrets of its scope
+ * (for a cluster-wide list: every Secret) are then never deleted. The same function serves the
+ * sweep and the re-check before deleting.
  */
 export async function findUsage(kube: Kube, namespaces: string[], pageSize: number, log: Logger): Promise<UsageIndex> {
   const index = new UsageIndex();
   const { served, absent } = await discover(kube);
   index.absent.push(...absent);
   for (const { kind, version } of served) {
-    const scopes: Array<string | undefined> = kind.namespaced && namespaces.length ? namespaces : [undefined];
+    const scopes: Array<string | undefined> = kind.namespaced && !kind.crossNamespace && namespaces.length ? namespaces : [undefined];
     for (const namespace of scopes) {
       // A list's references count once the list is complete: one that starts over (410) drops
       // its own. Only names are kept, never the page.

@@ -70,8 +70,9 @@ export async function remediate(candidates: Candidate[], opts: RemediateOptions)
   if (batch.length === 0) return summary;
 
   // Usage was read before the Secrets were listed; a consumer created since may use one now.
-  // Every consumer kind again, in the sweep's whole scope: a Gateway or a StorageClass
-  // elsewhere may name a Secret of these namespaces.
+  // Every consumer kind again, as the sweep read them: namespaced kinds in its namespaces, and
+  // cluster-wide the cluster-scoped kinds (StorageClass, ClusterIssuer…) and the kinds that can
+  // name another namespace's Secret (Ingress, Gateway), wherever their objects live.
   const usage = await findUsage(opts.kube, opts.namespaces, opts.pageSize, opts.log);
 
   for (const c of batch) {

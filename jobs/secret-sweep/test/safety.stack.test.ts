@@ -23,6 +23,9 @@ const prefix = uniquePrefix('sweepsafe');
 const ns = `${prefix}-a`;
 // Its role lacks `list cronjobs`: nothing there may be deleted.
 const nsR = `${prefix}-r`;
+// Not swept: its Ingresses and Gateways name Secrets of `ns` (ingress-nginx `ns/name`
+// annotations, Gateway certificateRefs with a namespace).
+const nsI = `${prefix}-infra`;
 const kvBase = `sweep-test/${prefix}/`;
 // vaultkeeper's own records: never evidence, even when the sources cover them.
 const ownRecords = [`vaultkeeper/oidc-rotation/sweeptest-${prefix}`, `vaultkeeper/emergency-token/sweeptest-${prefix}/state`];
@@ -61,6 +64,8 @@ const V = {
   flux: planted('flux'),
   acme: planted('acme'),
   ca: planted('ca'),
+  xnsCa: planted('xns-ca'),
+  xnsGw: planted('xns-gw'),
 };
 
 let kubeconfig: string;
@@ -126,9 +131,11 @@ async function installCrd(group: string, version: string, kind: string, plural: 
 beforeAll(async () => {
   await createNamespace(core, ns);
   await createNamespace(core, nsR);
+  await createNamespace(core, nsI);
   cleanups.push(
     () => dropNamespace(core, ns),
     () => dropNamespace(core, nsR),
+    () => dropNamespace(core, nsI),
     () => kvPurge(kvBase),
     () => kvPurge(`${backupPath}/`),
     () => kubectl(['delete', 'storageclass', storageClass, '--ignore-not-found']),
@@ -157,6 +164,8 @@ beforeAll(async () => {
     ['flux', { password: V.flux }],
     ['acme', { key: V.acme }],
     ['ca', { key: V.ca }],
+    ['xns-ca', { crt: V.xnsCa }],
+    ['xns-gw', { crt: V.xnsGw }],
     // Unrelated paths that happen to hold common literals.
     ['feature-flags', { beta: 'true' }],
     ['postgres', { port: '5432' }],
@@ -194,6 +203,7 @@ beforeAll(async () => {
     opaque(ns, 'mapped', { host: 'localhost', port: '5432' }),
     opaque(ns, 'own-records', { token: V.own1, launcher: V.own2 }),
     opaque(nsR, 'refused-scope', { v: V.refused }),
+    opaque(ns, 'xns-client-ca', { 'ca.crt': V.xnsCa }),
   ]);
 
   // The consumers: none of them has a pod (the stack runs no controller-manager, like a
@@ -218,6 +228,14 @@ beforeAll(async () => {
       'csi.storage.k8s.io/node-stage-secret-name': '${pvc.name}-stage',
       'csi.storage.k8s.io/node-stage-secret-namespace': ns,
     },
+  });
+
+  // An Ingress outside the swept namespaces: ingress-nginx reads `<namespace>/<name>` of any namespace.
+  await apply({
+    apiVersion: 'networking.k8s.io/v1',
+    kind: 'Ingress',
+    metadata: { namespace: nsI, name: 'edge-auth', annotations: { 'nginx.ingress.kubernetes.io/auth-tls-secret': `${ns}/xns-client-ca` } },
+    spec: { defaultBackend: { service: { name: 'web', port: { number: 80 } } } },
   });
 
   // A provisioned volume mounts with the node-stage secret its (since deleted) StorageClass named.
@@ -292,6 +310,13 @@ describe('secret-sweep --delete-migrated on a real cluster', () => {
     // `${pvc.name}-stage` may be any PVC's: every Secret it could resolve to is kept.
     await keptAsInUse(ns, 'data-0-stage', 'StorageClass', 'in-use.storage-class');
     await keptAsInUse(ns, 'pv-stage', 'PersistentVolume', 'in-use.persistent-volume');
+  });
+
+  it('keeps a Secret of a swept namespace that an Ingress outside the swept namespaces names (namespace/name annotation)', async () => {
+    await keptAsInUse(ns, 'xns-client-ca', 'Ingress', 'in-use.ingress');
+    expect(entry(first.report, ns, 'xns-client-ca').usedBy?.refs).toContainEqual(
+      expect.objectContaining({ kind: 'Ingress', name: `${nsI}/edge-auth`, via: 'annotation nginx.ingress.kubernetes.io/auth-tls-secret' }),
+    );
   });
 
   it('keeps an Argo CD repository Secret by its label', async () => {
@@ -392,12 +417,21 @@ describe('secret-sweep --delete-migrated on a real cluster', () => {
         opaque(ns, 'git-auth', { password: V.flux }),
         opaque(ns, 'acme-account', { 'tls.key': V.acme }),
         opaque(ns, 'root-ca', { 'tls.key': V.ca }),
+        opaque(ns, 'xns-gw-cert', { 'tls.crt': V.xnsGw }),
       ]);
       await apply({
         apiVersion: 'gateway.networking.k8s.io/v1',
         kind: 'Gateway',
         metadata: { namespace: ns, name: 'edge' },
         spec: { gatewayClassName: 'x', listeners: [{ name: 'https', port: 443, protocol: 'HTTPS', tls: { mode: 'Terminate', certificateRefs: [{ kind: 'Secret', group: '', name: 'gw-cert' }] } }] },
+      });
+      // A Gateway outside the swept namespaces, naming a Secret of `ns` (a ReferenceGrant in `ns`
+      // would allow it; the sweep counts the reference with or without one).
+      await apply({
+        apiVersion: 'gateway.networking.k8s.io/v1',
+        kind: 'Gateway',
+        metadata: { namespace: nsI, name: 'shared' },
+        spec: { gatewayClassName: 'x', listeners: [{ name: 'https', port: 443, protocol: 'HTTPS', tls: { mode: 'Terminate', certificateRefs: [{ kind: 'Secret', group: '', namespace: ns, name: 'xns-gw-cert' }] } }] },
       });
       await apply({ apiVersion: 'source.toolkit.fluxcd.io/v1', kind: 'GitRepository', metadata: { namespace: ns, name: 'apps' }, spec: { url: 'https://git.example.invalid/apps', interval: '5m', secretRef: { name: 'git-auth' } } });
       await apply({ apiVersion: 'cert-manager.io/v1', kind: 'Issuer', metadata: { namespace: ns, name: 'le' }, spec: { acme: { server: 'https://acme.example.invalid', privateKeySecretRef: { name: 'acme-account' }, solvers: [] } } });
@@ -414,6 +448,8 @@ describe('secret-sweep --delete-migrated on a real cluster', () => {
         expect(e.usedBy?.refs.map((r) => `${r.kind}:${r.rule}`)).toContain(`${kind}:${rule}`);
       };
       await kept('gw-cert', 'Gateway', 'in-use.gateway');
+      await kept('xns-gw-cert', 'Gateway', 'in-use.gateway');
+      expect(entry(second.report, ns, 'xns-gw-cert').usedBy?.refs).toContainEqual(expect.objectContaining({ kind: 'Gateway', name: `${nsI}/shared` }));
       await kept('git-auth', 'GitRepository', 'in-use.flux-source');
       await kept('acme-account', 'Issuer', 'in-use.cert-manager-issuer');
       // A ClusterIssuer's Secret sits in cert-manager's cluster resource namespace, a
