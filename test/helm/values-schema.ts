@@ -54,6 +54,16 @@ const optionalEgressTarget: Json = { $ref: '#/definitions/optionalEgressTarget' 
  * secretKeyRef is refused here, and so are the variables that would carry one.
  */
 const SECRET_VARIABLES = ['VAULT_TOKEN', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_ACCESS_KEY_ID'];
+/**
+ * Variables whose chart value the chart checks: set through extraEnv they would bypass that check
+ * (a Pushgateway URL with credentials stored in the CronJob spec; the Bitwarden sink the image
+ * cannot load). Refused with the reason as the name of a "missing" property, as Helm prints it
+ * (JSON Schema has no error messages; see BITWARDEN_REFUSAL).
+ */
+const CHECKED_VARIABLES: Record<string, string> = {
+  PUSHGATEWAY_URL: 'PUSHGATEWAY_URL in extraEnv: set metrics.pushgatewayUrl (the chart refuses credentials in it; they would be stored in the CronJob spec)',
+  BREAKGLASS_SINK: 'BREAKGLASS_SINK in extraEnv: set jobs.emergency-token.config.sink.type (the chart refuses sinks the image cannot run)',
+};
 const envVarDef = obj(
   {
     name: { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_]*$', not: { enum: SECRET_VARIABLES } },
@@ -63,6 +73,7 @@ const envVarDef = obj(
   {
     required: ['name'],
     description: 'an EnvVar without secrets: value, or valueFrom fieldRef/resourceFieldRef/configMapKeyRef (no secretKeyRef: secrets come from Vault)',
+    allOf: Object.entries(CHECKED_VARIABLES).map(([name, reason]) => ({ if: { properties: { name: { const: name } }, required: ['name'] }, then: { required: [reason] } })),
   },
 );
 
