@@ -83,7 +83,15 @@ export const commonConfig = defineConfig({
     logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info'),
     metrics: z
       .strictObject({
-        pushgatewayUrl: field.url('the Pushgateway URL, e.g. http://pushgateway.monitoring:9091').optional(),
+        // The push goes to <url>/metrics/job/<job>: a query string or fragment would be dropped
+        // without a word (a tenant or token parameter the operator relies on), so it is refused.
+        pushgatewayUrl: field
+          .url('the Pushgateway URL, e.g. http://pushgateway.monitoring:9091')
+          .refine((s) => !URL.canParse(s) || (new URL(s).search === '' && new URL(s).hash === '' && !s.includes('?') && !s.includes('#')), {
+            message: 'must have no query string or fragment: the push would drop them (put the Pushgateway path prefix in the path)',
+            abort: true,
+          })
+          .optional(),
         pushTimeoutSeconds: field.seconds(1).default(5),
       })
       .default({ pushTimeoutSeconds: 5 }),

@@ -76,3 +76,15 @@ describe('loadConfig', () => {
     ]);
   });
 });
+
+describe('metrics.pushgatewayUrl (review 12)', () => {
+  it('refuses a query string or fragment, which the push would drop, naming the field and not the URL', () => {
+    for (const url of ['http://gw.example:9091/?tenant=planted-tenant-qs', 'http://gw.example:9091/prefix#planted-tenant-qs']) {
+      const issues = issuesOf(() => loadConfig(spec, { env: { VAULT_ADDR: 'https://vault:8200', PUSHGATEWAY_URL: url } }));
+      expect(issues).toEqual([{ field: 'metrics.pushgatewayUrl', source: 'PUSHGATEWAY_URL', reason: expect.stringContaining('query string') }]);
+      expect(JSON.stringify(issues)).not.toContain('planted-tenant-qs');
+    }
+    const ok = loadConfig(spec, { env: { VAULT_ADDR: 'https://vault:8200', PUSHGATEWAY_URL: 'http://gw.example:9091/prefix/' } });
+    expect(ok.metrics.pushgatewayUrl).toBe('http://gw.example:9091/prefix/');
+  });
+});
