@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createKmsClient, createS3Client } from '@vaultkeeper/aws';
 import { defineConfig, field, JobFailure, mergeSpecs, z, type JobContext, type JobDefinition, type JobResult } from '@vaultkeeper/runtime';
+import { KV_RECORDS } from '@vaultkeeper/records';
 import { clusterIdentity, connectVault, isLoopback, vaultConfig, type VaultClient } from '@vaultkeeper/vault';
 import { AppRoleSecretIdIssuer } from './approle-secret-id.ts';
 import { CREDENTIAL_KINDS, type CredentialIssuer, type CredentialKind } from './credential.ts';
@@ -60,7 +61,7 @@ const jobConfig = defineConfig({
     state: z
       .strictObject({
         mount: field.nonEmpty().default('secret'),
-        path: field.nonEmpty().default('vaultkeeper/emergency-token/state'),
+        path: field.nonEmpty().default(KV_RECORDS.emergencyTokenState),
       })
       .prefault({}),
     sink: z

@@ -3,6 +3,7 @@
 // it is read from Vault KV at run time (authentik.apiTokenPath), never from the environment or
 // an argument, so it cannot end up in a pod spec, a shell history or `ps`.
 import { defineConfig, field, mergeSpecs, z } from '@vaultkeeper/runtime';
+import { KV_RECORDS } from '@vaultkeeper/records';
 import { vaultConfig } from '@vaultkeeper/vault';
 
 const DAY = 86_400;
@@ -112,5 +113,5 @@ export const jobConfig = mergeSpecs(vaultConfig, rotationConfig);
 export type RotationConfig = z.infer<z.ZodObject<(typeof rotationConfig)['shape']>>;
 
 export function recordPath(cfg: Pick<RotationConfig, 'record' | 'oidc'>): string {
-  return cfg.record.path ?? `vaultkeeper/oidc-rotation/${cfg.oidc.mount}`;
+  return cfg.record.path ?? `${KV_RECORDS.oidcRotationFolder}${cfg.oidc.mount}`;
 }

@@ -1,4 +1,5 @@
 import { defineConfig, field, mergeSpecs, z, type ConfigOf } from '@vaultkeeper/runtime';
+import { KV_RECORD_FOLDERS, KV_RECORDS, isKvRecordPath } from '@vaultkeeper/records';
 import { vaultConfig } from '@vaultkeeper/vault';
 
 /** A Vault KV v2 location to compare against: `<mount>:<path prefix>`, e.g. `secret:apps/` (empty prefix: the whole mount). */
@@ -9,13 +10,10 @@ const kvSource = z
 const kvPathSegment = z.string().regex(/^[A-Za-z0-9_.\-/]+$/, 'must be a KV path such as vaultkeeper/secret-sweep/backup');
 
 /**
- * Where vaultkeeper's jobs write their own records and backups (in mount `secret`, by default):
- * copies of credentials, never evidence that a Secret was migrated. `vaultKv.exclude` adds the
- * paths of an install that moved them.
+ * A mapping target inside vaultkeeper's own records (@vaultkeeper/records KV_RECORD_FOLDERS), in
+ * whichever mount: each job's KV mount is its own setting, which the sweep cannot see.
  */
-export const OWN_RECORDS = ['secret:vaultkeeper/secret-sweep/', 'secret:vaultkeeper/oidc-rotation/', 'secret:vaultkeeper/emergency-token/'];
-
-const isOwnRecord = (target: string) => OWN_RECORDS.some((r) => `${target}/`.startsWith(r));
+const isOwnRecord = (target: string) => isKvRecordPath(target.slice(target.indexOf(':') + 1));
 
 /** `<namespace>/<name>=<mount>:<path>`: the operator's word that this Secret moved to that KV secret. */
 const kvMapping = z
@@ -89,9 +87,9 @@ export const sweepConfig = mergeSpecs(
           /** A run deletes at most this many; the rest wait for the next run. */
           maxDeletes: field.int(1, 10_000).default(100),
           backupMount: field.nonEmpty().default('secret'),
-          backupPath: kvPathSegment.default('vaultkeeper/secret-sweep/backup'),
+          backupPath: kvPathSegment.default(KV_RECORDS.secretSweepBackup),
         })
-        .default({ deleteMigrated: false, maxDeletes: 100, backupMount: 'secret', backupPath: 'vaultkeeper/secret-sweep/backup' }),
+        .default({ deleteMigrated: false, maxDeletes: 100, backupMount: 'secret', backupPath: KV_RECORDS.secretSweepBackup }),
       report: z
         .strictObject({
           /** What goes to stdout besides the log lines: a table, the JSON report, or nothing. */
@@ -153,4 +151,19 @@ export function parseMappings(mappings: string[]): Map<string, { source: KvSourc
     out.set(m.slice(0, eq), { source, logical: `${source.mount}/${source.prefix}` });
   }
   return out;
+}
+
+/**
+ * What the Vault index must skip: copies of credentials kept by vaultkeeper itself are never
+ * evidence of a migration. The sweep's backup path; every job's record folder in every mount the
+ * sources read (the other jobs' KV mount is their own setting, so each mount may hold them); and
+ * `vaultKv.exclude`, for an install that moved the records to other paths.
+ */
+export function ownRecordExcludes(vaultKv: { sources: string[]; exclude: string[] }, backup: { mount: string; path: string }): KvSource[] {
+  const mounts = [...new Set(vaultKv.sources.map((s) => parseKvSource(s).mount))];
+  return [
+    { mount: backup.mount, prefix: backup.path.replace(/^\/+|\/+$/g, '') },
+    ...mounts.flatMap((mount) => KV_RECORD_FOLDERS.map((f) => ({ mount, prefix: f.replace(/\/+$/, '') }))),
+    ...vaultKv.exclude.map(parseKvSource).map((e) => ({ ...e, prefix: e.prefix.replace(/\/+$/, '') })),
+  ];
 }

@@ -1,7 +1,7 @@
 import type { V1Secret } from '@kubernetes/client-node';
 import type { Logger } from '@vaultkeeper/runtime';
 import type { VaultClient } from '@vaultkeeper/vault';
-import { OWN_RECORDS, parseKvSource, parseMappings, type FailOn, type SweepConfig } from './config.ts';
+import { ownRecordExcludes, parseKvSource, parseMappings, type FailOn, type SweepConfig } from './config.ts';
 import { Fingerprinter } from './fingerprint.ts';
 import { findUsage } from './find-usage.ts';
 import { inspectSecret } from './inspect-secret.ts';
@@ -43,11 +43,7 @@ export async function sweep(opts: SweepOptions): Promise<SweepResult> {
   const mappings = parseMappings(config.vaultKv.mappings);
   const index = await buildVaultIndex(vault, {
     sources: config.vaultKv.sources.map(parseKvSource),
-    // Copies of credentials kept by vaultkeeper itself are never evidence of a migration.
-    exclude: [
-      { mount: backup.mount, prefix: backup.path.replace(/^\/+|\/+$/g, '') },
-      ...[...OWN_RECORDS, ...config.vaultKv.exclude].map(parseKvSource).map((e) => ({ ...e, prefix: e.prefix.replace(/\/+$/, '') })),
-    ],
+    exclude: ownRecordExcludes(config.vaultKv, backup),
     paths: [...mappings.values()].map((m) => m.source),
     evidence: { minValueLength: config.vaultKv.minValueLength, commonValues: config.vaultKv.commonValues },
     concurrency: config.vaultKv.concurrency,

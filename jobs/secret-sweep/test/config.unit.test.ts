@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, commonConfig, loadConfig, mergeSpecs } from '@vaultkeeper/runtime';
-import { parseMappings } from '../src/config.ts';
+import { ownRecordExcludes, parseMappings } from '../src/config.ts';
 import { job } from '../src/job.ts';
 
 const spec = mergeSpecs(commonConfig, job.config);
@@ -34,5 +34,26 @@ describe('secret-sweep evidence config', () => {
     expect(issues({ SWEEP_KV_MAPPINGS: 'db=secret:apps/db' })).toEqual([expect.stringMatching(/^vaultKv\.mappings\.0: must be <namespace>\/<name>=<mount>:<path>/)]);
     expect(issues({ SWEEP_KV_MAPPINGS: 'shop/db=secret:vaultkeeper/oidc-rotation/oidc' })).toEqual([expect.stringMatching(/^vaultKv\.mappings\.0: must not point into vaultkeeper's own records/)]);
     expect(issues({ SWEEP_MIN_VALUE_LENGTH: '0' })).toEqual(['vaultKv.minValueLength: must be at least 1']);
+  });
+
+  it("refuses a mapping into vaultkeeper's own records in any KV mount (the jobs' kvMount is configurable)", () => {
+    for (const target of ['kv:vaultkeeper/oidc-rotation/oidc', 'kv:vaultkeeper/emergency-token/state', 'apps-kv:vaultkeeper/secret-sweep/backup/shop/db']) {
+      expect(issues({ SWEEP_KV_MAPPINGS: `shop/db=${target}` }), target).toEqual([expect.stringMatching(/^vaultKv\.mappings\.0: must not point into vaultkeeper's own records/)]);
+    }
+    expect(issues({ SWEEP_KV_MAPPINGS: 'shop/db=kv:vaultkeeper-apps/db' })).toEqual([]);
+  });
+});
+
+describe("secret-sweep: vaultkeeper's own records are never indexed", () => {
+  it('skips the record folders of every job in every mount the sources read, plus the backup path and vaultKv.exclude', () => {
+    const excludes = ownRecordExcludes({ sources: ['secret:apps/', 'kv:'], exclude: ['kv:ops/records/'] }, { mount: 'secret', path: 'ops/sweep-backups' });
+    expect(excludes).toEqual(
+      expect.arrayContaining([
+        { mount: 'secret', prefix: 'ops/sweep-backups' },
+        { mount: 'kv', prefix: 'ops/records' },
+        ...['secret', 'kv'].flatMap((mount) => ['vaultkeeper/oidc-rotation', 'vaultkeeper/emergency-token', 'vaultkeeper/secret-sweep'].map((prefix) => ({ mount, prefix }))),
+      ]),
+    );
+    expect(excludes).toHaveLength(2 + 6);
   });
 });

@@ -1,2 +1,3 @@
 export * from './snapshot-layout.ts';
 export * from './snapshot-record.ts';
+export * from './kv-records.ts';
