@@ -1,7 +1,7 @@
 // The probe's own settings, in one place: every field, its default, and the variable that sets it.
 // Nothing else in the job reads process.env (AWS credentials are the SDK's own provider chain:
 // IRSA / pod identity in a cluster, AWS_ACCESS_KEY_ID & co. only for local runs).
-import { isUsableClusterName } from '@vaultkeeper/records';
+import { DEFAULT_SNAPSHOT_PREFIX, isClusterId, isUsableClusterName } from '@vaultkeeper/records';
 import { defineConfig, field, mergeSpecs, z } from '@vaultkeeper/runtime';
 import { vaultConfig } from '@vaultkeeper/vault';
 import { CHECK_NAMES } from './check.ts';
@@ -63,11 +63,16 @@ export const probeConfig = defineConfig({
         /** Bucket the raft-snapshot job writes to; unset = the snapshot-age check is skipped. */
         bucket: field.nonEmpty().optional(),
         /** The raft-snapshot job's s3.prefix: its objects are under <prefix><cluster>/<cluster_id>/. */
-        prefix: z.string().default('vault-snapshots/'),
+        prefix: z.string().default(DEFAULT_SNAPSHOT_PREFIX),
         /** The raft-snapshot job's snapshot.cluster, if it sets one; default: cluster_name from sys/health, as that job does. */
         cluster: field
           .nonEmpty('a cluster name')
           .refine(isUsableClusterName, 'has no usable characters (use letters, digits, ".", "_" or "-")')
+          .optional(),
+        /** This cluster's cluster_id (sys/health): with snapshot.cluster, the check still judges the backup's age when Vault does not answer. A Vault that answers with another id fails the check. */
+        clusterId: field
+          .nonEmpty('a cluster_id')
+          .refine(isClusterId, 'is not a cluster_id as sys/health reports it (a UUID)')
           .optional(),
         /** The newest verified snapshot must be younger than this. */
         maxAgeSeconds: field.seconds(1).default(26 * 3600),
@@ -75,7 +80,7 @@ export const probeConfig = defineConfig({
         endpoint: field.url('an absolute http(s) URL of an S3-compatible endpoint').optional(),
         forcePathStyle: field.bool().default(false),
       })
-      .default({ prefix: 'vault-snapshots/', maxAgeSeconds: 26 * 3600, forcePathStyle: false }),
+      .default({ prefix: DEFAULT_SNAPSHOT_PREFIX, maxAgeSeconds: 26 * 3600, forcePathStyle: false }),
     emergencyToken: z
       .strictObject({
         /** Off unless the emergency-token job runs in this cluster. */
@@ -112,8 +117,9 @@ export const probeConfig = defineConfig({
     KMS_PROBE_EXPECTED_VOTERS: { path: 'raft.expectedVoters', doc: 'Raft voters expected, 0 = any (default 3)' },
     KMS_PROBE_MIN_FAILURE_TOLERANCE: { path: 'raft.minFailureTolerance', doc: 'lowest acceptable failure tolerance (default 1)' },
     KMS_PROBE_SNAPSHOT_BUCKET: { path: 'snapshot.bucket', doc: 'S3 bucket of the Raft snapshots (unset: check skipped)' },
-    KMS_PROBE_SNAPSHOT_PREFIX: { path: 'snapshot.prefix', doc: 'the raft-snapshot job’s s3.prefix (default vault-snapshots/)' },
+    KMS_PROBE_SNAPSHOT_PREFIX: { path: 'snapshot.prefix', doc: `the raft-snapshot job’s s3.prefix (default ${DEFAULT_SNAPSHOT_PREFIX})` },
     KMS_PROBE_SNAPSHOT_CLUSTER: { path: 'snapshot.cluster', doc: 'the raft-snapshot job’s snapshot.cluster, if set (default: cluster_name from sys/health)' },
+    KMS_PROBE_SNAPSHOT_CLUSTER_ID: { path: 'snapshot.clusterId', doc: 'this cluster’s cluster_id: with KMS_PROBE_SNAPSHOT_CLUSTER, the snapshot age is judged even when Vault does not answer' },
     KMS_PROBE_SNAPSHOT_MAX_AGE: { path: 'snapshot.maxAgeSeconds', doc: 'oldest acceptable newest snapshot (default 26h)' },
     AWS_ENDPOINT_URL_S3: { path: 'snapshot.endpoint', doc: 'custom S3 endpoint, overrides AWS_ENDPOINT_URL' },
     KMS_PROBE_SNAPSHOT_REGION: { path: 'snapshot.region', doc: 'region of the snapshot bucket when it differs from AWS_REGION' },

@@ -118,9 +118,10 @@ nothing (--dry-run only skips the metrics push).`,
             // Loaded only when configured: the S3 SDK is half the bundle's start-up memory.
             const { checkSnapshotAge, createProbeS3Client, snapshotCluster } = await import('./checks/snapshot-age.ts');
             const v = await vault;
-            if (!v.client) return v.loginFailure ?? failed('other', 'no Vault client');
-            // Only this cluster's snapshots count: which one it is, sys/health says (no token needed).
-            const who = await snapshotCluster(v.client, cfg.snapshot.cluster, cfg.nodes.callTimeoutSeconds, s);
+            if (!v.client && !(cfg.snapshot.clusterId && cfg.snapshot.cluster)) return v.loginFailure ?? failed('other', 'no Vault client');
+            // Only this cluster's snapshots count: which one it is, sys/health says (no token
+            // needed), or snapshot.clusterId when Vault does not answer.
+            const who = await snapshotCluster(v.client, { cluster: cfg.snapshot.cluster, clusterId: cfg.snapshot.clusterId }, cfg.nodes.callTimeoutSeconds, s);
             if ('status' in who) return who;
             const s3 = createProbeS3Client({
               region: cfg.snapshot.region ?? cfg.aws.region,

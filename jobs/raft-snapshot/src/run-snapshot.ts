@@ -4,10 +4,10 @@
  * successful commit. Housekeeping (removing what earlier runs left, pruning) never costs the
  * backup: whatever S3 refuses there is a warning, a summary field and a metric, not a failure.
  */
-import type { S3Client } from '@aws-sdk/client-s3';
+import { PutObjectCommand, S3ServiceException, type S3Client } from '@aws-sdk/client-s3';
 import { JobFailure, isAbortError, withRetry, type JobContext, type Logger } from '@vaultkeeper/runtime';
 import { VaultError, type VaultClient } from '@vaultkeeper/vault';
-import { FORMAT_VERSION, JOB_MARK, VERIFIED_CHECKS, clusterFolder, lockKey, newRunId, recordKey, snapshotKey, type ClusterRef } from '@vaultkeeper/records';
+import { FORMAT_VERSION, JOB_MARK, VERIFIED_CHECKS, clusterFolder, format3SinceKey, lockKey, mayAbortLegacyUpload, newRunId, recordKey, snapshotKey, type ClusterRef } from '@vaultkeeper/records';
 import { clusterInfo } from './cluster-info.ts';
 import type { jobConfig } from './config.ts';
 import { acquireLock } from './lock.ts';
@@ -173,8 +173,9 @@ export async function runSnapshot(ctx: Ctx, vault: VaultClient, client: S3Client
   let pruned: string[] = [];
   let kept = 0;
   const scan = await scanned;
+  if (scan?.legacy && !scan.legacy.marked) await markFormat3Since(client, s3, ref, housekeeping, signal);
   if (config.retention.enabled && scan) {
-    const plan = planOver(scan.snapshots, key, takenAt, config.retention);
+    const plan = planOver(removable(scan), key, takenAt, config.retention);
     // The object just written must be among the kept; if it is not, something is off: prune nothing.
     if (!plan.keep.some((k) => k.key === key)) {
       housekeeping.warn({ key }, 'the new snapshot is not in the retention plan; pruning nothing');
@@ -187,6 +188,8 @@ export async function runSnapshot(ctx: Ctx, vault: VaultClient, client: S3Client
     ctx.metrics.gauge('pruned_objects', 'Snapshots pruned by the last run.').set(pruned.length);
   }
   const others = scan ? scan.clusterIds.filter((id) => id !== clusterId) : [];
+  const legacyLeftAlone = scan?.legacy?.reason ? scan.legacy.legacySnapshots.length : 0;
+  ctx.metrics.gauge('legacy_objects_left_alone', 'Format-2 snapshots in this cluster name’s folder the last run left alone (not provably this cluster’s).').set(legacyLeftAlone);
   ctx.metrics.gauge('other_clusters_in_folder', 'Other clusters (cluster ids) whose snapshots share this cluster name’s folder.').set(others.length);
   ctx.metrics.gauge('housekeeping_warnings', 'What the last run could not clean up or prune (the snapshot was stored all the same).').set(housekeeping.warnings.length);
 
@@ -208,6 +211,7 @@ export async function runSnapshot(ctx: Ctx, vault: VaultClient, client: S3Client
     pruned: pruned.length,
     housekeepingWarnings: housekeeping.warnings,
     ...(others.length ? { sharedWith: others } : {}),
+    ...(legacyLeftAlone ? { legacyObjectsLeftAlone: legacyLeftAlone } : {}),
   };
 }
 
@@ -227,16 +231,31 @@ function describe(err: unknown): string {
 
 /**
  * Clusters that share a name also share its folder: each keeps its own objects (its cluster_id
- * folder, its lock, its retention), but an operator reading keys by name cannot tell them apart,
- * and format-2 objects there belong to nobody for sure. Said loudly on every run, never fatal.
+ * folder, its lock, its retention), but an operator reading keys by name cannot tell them apart.
+ * Format-2 objects there are this cluster's only while nothing proves another format-2 writer
+ * (@vaultkeeper/records clusterScope); when they are left alone, that is said on every run. Never fatal.
  */
 function reportSharedFolder(scan: ClusterScan, ref: ClusterRef, log: Logger): void {
   const others = scan.clusterIds.filter((id) => id !== ref.clusterId);
-  if (!others.length) return;
-  log.warn(
-    { folder: clusterFolder(ref.prefix, ref.cluster), clusterId: ref.clusterId, otherClusterIds: others, untouchedLegacyObjects: scan.ambiguousLegacy.length },
-    `two or more clusters share the folder ${clusterFolder(ref.prefix, ref.cluster)} (same cluster name): each keeps and prunes only its own snapshots, but give each cluster its own cluster_name or snapshot.cluster`,
-  );
+  const folder = clusterFolder(ref.prefix, ref.cluster);
+  if (others.length) {
+    log.warn(
+      { folder, clusterId: ref.clusterId, otherClusterIds: others },
+      `two or more clusters share the folder ${folder} (same cluster name): each keeps and prunes only its own snapshots, but give each cluster its own cluster_name or snapshot.cluster`,
+    );
+  }
+  const legacy = scan.legacy;
+  if (legacy?.reason && legacy.legacySnapshots.length) {
+    log.warn(
+      { folder, clusterId: ref.clusterId, legacyObjects: legacy.legacySnapshots.length, counted: legacy.adopt, removable: legacy.mayRemove, since: legacy.since?.toISOString() },
+      `format-2 snapshots left alone: ${legacy.reason}`,
+    );
+  }
+}
+
+/** The snapshots this run may prune or clean up: its own folder's, and format-2 ones only when clusterScope says they may be removed. */
+function removable(scan: ClusterScan): StoredObject[] {
+  return scan.snapshots.filter((o) => o.clusterId !== undefined || scan.legacy?.mayRemove);
 }
 
 /** The plan over what was listed plus the snapshot just committed. */
@@ -254,7 +273,7 @@ export async function retentionPlan(
   signal: AbortSignal,
   extra: StoredObject[] = [],
 ): Promise<RetentionPlan> {
-  const stored = [...(await scanCluster(client, s3, ref.cluster, ref.clusterId, signal)).snapshots, ...extra];
+  const stored = [...removable(await scanCluster(client, s3, ref.cluster, ref.clusterId, signal)), ...extra];
   return planRetention(
     stored.filter(isCommitted).map((o) => ({ key: o.key, takenAt: o.takenAt })),
     policy,
@@ -285,18 +304,21 @@ async function pruneSnapshots(
 /**
  * What a killed run (SIGKILL, OOM, node loss) or a failed cleanup left behind: multipart uploads
  * never completed, snapshots of ours never committed (no record), records without a snapshot.
- * Safe to remove while we hold the lock, since no other run of this cluster exists. Uploads are
- * looked for in this cluster's own folder only (and, when nobody shares the name, in the folder
- * of format-2 runs); every step that fails is a warning and the next step goes on.
+ * Safe to remove while we hold the lock, since no other run of this cluster exists. Format-2
+ * objects only when clusterScope says they may be removed (otherwise they may be an old-version
+ * run's in progress, under a lock we do not hold); every step that fails is a warning and the
+ * next step goes on.
  */
 async function sweepLeftovers(client: S3Client, s3: S3Settings, ref: ClusterRef, ours: string, scan: ClusterScan, housekeeping: Housekeeping, signal: AbortSignal): Promise<void> {
   const folder = clusterFolder(s3.prefix, ref.cluster);
-  const shared = scan.clusterIds.some((id) => id !== ref.clusterId);
+  const own = `${folder}${ref.clusterId}/`;
+  const legacy = scan.legacy;
   let uploads: PendingUpload[] = [];
   try {
-    const all = await listUploads(client, s3.bucket, shared ? `${folder}${ref.clusterId}/` : folder, signal);
-    // Without a sharer: this cluster's folder, and format-2 uploads directly in the name's folder.
-    uploads = all.filter((u) => u.key !== ours && (u.key.startsWith(`${folder}${ref.clusterId}/`) || !u.key.slice(folder.length).includes('/')));
+    const all = await listUploads(client, s3.bucket, legacy?.mayRemove ? folder : own, signal);
+    // This cluster's folder; format-2 uploads directly in the name's folder only when begun
+    // before this cluster's first format-3 snapshot (later ones are another format-2 writer's).
+    uploads = all.filter((u) => u.key !== ours && (u.key.startsWith(own) || (!u.key.slice(folder.length).includes('/') && legacy !== undefined && mayAbortLegacyUpload(legacy, u.initiated))));
   } catch (err) {
     if (signal.aborted) throw err;
     housekeeping.warn({ err }, `could not list multipart uploads under ${folder} (${describe(err)}); abandoned uploads, if any, stay until a bucket lifecycle rule aborts them`);
@@ -310,10 +332,31 @@ async function sweepLeftovers(client: S3Client, s3: S3Settings, ref: ClusterRef,
       housekeeping.warn({ key: u.key, uploadId: u.uploadId, err }, `could not abort the multipart upload of ${u.key} left by an earlier run (${describe(err)})`);
     }
   }
-  const uncommitted = scan.snapshots.filter((o) => o.meta && !o.recorded && o.key !== ours).map((o) => o.key);
-  const removed = await deleteObjects(client, s3.bucket, [...uncommitted, ...scan.strayRecords], signal);
+  const uncommitted = removable(scan).filter((o) => o.meta && !o.recorded && o.key !== ours).map((o) => o.key);
+  const strays = scan.strayRecords.filter((r) => r.startsWith(own) || legacy?.mayRemove);
+  const removed = await deleteObjects(client, s3.bucket, [...uncommitted, ...strays], signal);
   for (const key of removed.deleted) housekeeping.log.warn({ key }, 'removed what an earlier run left uncommitted');
   for (const f of removed.failed) housekeeping.warn({ key: f.key, reason: f.reason }, `could not remove ${f.key}, left uncommitted by an earlier run (${f.reason})`);
+}
+
+/**
+ * From now on this cluster writes format 3 only: the marker's LastModified says since when, for
+ * clusterScope (a format-2 object written later is another cluster's). Written once (If-None-Match),
+ * after a commit, never pruned.
+ */
+async function markFormat3Since(client: S3Client, s3: S3Settings, ref: ClusterRef, housekeeping: Housekeeping, signal: AbortSignal): Promise<void> {
+  const key = format3SinceKey(ref);
+  try {
+    await client.send(
+      new PutObjectCommand({ Bucket: s3.bucket, Key: key, Body: JSON.stringify({ job: JOB_MARK, clusterId: ref.clusterId }), ContentType: 'application/json', IfNoneMatch: '*', ...encryptionParams(s3) }),
+      { abortSignal: signal },
+    );
+  } catch (err) {
+    if (signal.aborted) throw err;
+    const code = err instanceof S3ServiceException ? err.$metadata.httpStatusCode : undefined;
+    if (code === 412 || code === 409) return;
+    housekeeping.warn({ err, key }, `could not write ${key} (${describe(err)}); until it exists, format-2 objects are judged by this cluster's oldest stored snapshot`);
+  }
 }
 
 /** The job's token has a short TTL; a retry after a long failed attempt renews it first. */

@@ -20,15 +20,19 @@ import {
   RECORD_SUFFIX,
   clusterFolder,
   clusterIdsIn,
+  clusterScope,
+  legacyLockKey,
   parseSnapshotKey,
   readMetadata,
   recordKey,
   snapshotRecord,
+  type ClusterScope,
   type SnapshotMetadata,
   type SnapshotRecord,
 } from '@vaultkeeper/records';
 import { registerSecret, z, type Logger } from '@vaultkeeper/runtime';
 import type { VaultClient } from '@vaultkeeper/vault';
+import { readLock } from './lock.ts';
 
 export interface S3Settings {
   bucket: string;
@@ -109,16 +113,20 @@ export interface ClusterScan {
   strayRecords: string[];
   /** Every cluster id with a folder under this name (other clusters of the same name included). */
   clusterIds: string[];
-  /** Format-2 objects left out because the folder is shared and they cannot be told apart. */
-  ambiguousLegacy: string[];
+  /**
+   * Whose the format-2 objects are (@vaultkeeper/records clusterScope): with a clusterId, whether
+   * they are adopted (in `snapshots`) and may be removed; without (every cluster), undefined.
+   */
+  legacy: ClusterScope | undefined;
   /** Listed, then gone before their HEAD (a lifecycle rule or a person deleted them): skipped. */
   vanished: string[];
 }
 
 /**
  * The objects of one cluster name: with `clusterId`, that cluster's folder plus the format-2
- * objects from before cluster ids as long as no other cluster shares the name (then nobody can
- * tell whose they are, and they are left alone); without, every cluster of that name (`list`).
+ * objects from before cluster ids when @vaultkeeper/records clusterScope adopts them (nothing
+ * proves that another cluster of the name writes them); without, every cluster of that name
+ * (`list`, `verify`).
  */
 export async function scanCluster(
   client: S3Client,
@@ -141,10 +149,24 @@ export async function scanCluster(
   };
   const top = await listing(folder);
   const clusterIds = clusterIdsIn(top.folders, s3.prefix, cluster);
-  const shared = clusterId !== undefined && clusterIds.some((id) => id !== clusterId);
-  const scope = [...(shared ? [] : top.objects)];
-  const ambiguousLegacy = shared ? top.objects.filter((o) => parseSnapshotKey(o.key, s3.prefix, cluster)).map((o) => o.key) : [];
-  for (const id of clusterId !== undefined ? [clusterId] : clusterIds) scope.push(...(await listing(`${folder}${id}/`)).objects);
+  let scope: Array<{ key: string; size: number; lastModified: Date | undefined }>;
+  let legacy: ClusterScope | undefined;
+  if (clusterId === undefined) {
+    scope = [...top.objects];
+    for (const id of clusterIds) scope.push(...(await listing(`${folder}${id}/`)).objects);
+  } else {
+    const own = (await listing(`${folder}${clusterId}/`)).objects;
+    const lockKey = legacyLockKey(s3.prefix, cluster);
+    let legacyLock: 'none' | 'expired' | 'live' = 'none';
+    if (top.objects.some((o) => o.key === lockKey)) {
+      // A format-2 run's lock: live until its own recorded expiry (unreadable counts as live here:
+      // leaving objects alone one run too many costs nothing).
+      const held = await readLock(client, s3.bucket, lockKey).catch(() => ({ expiresAt: new Date(8.64e15).toISOString() }));
+      legacyLock = !held ? 'none' : new Date(held.expiresAt).getTime() < Date.now() ? 'expired' : 'live';
+    }
+    legacy = clusterScope({ prefix: s3.prefix, cluster, clusterId, top, own, legacyLock });
+    scope = [...(legacy.adopt ? top.objects : []), ...own];
+  }
 
   const found: Array<{ key: string; clusterId: string | undefined; takenAt: Date; size: number; lastModified: Date | undefined }> = [];
   const records = new Set<string>();
@@ -177,7 +199,7 @@ export async function scanCluster(
   const snapshots = heads.filter((h): h is StoredObject => h !== undefined);
   const snapshotKeys = new Set(found.map((f) => f.key));
   const strayRecords = [...records].filter((r) => parseSnapshotKey(r.slice(0, -RECORD_SUFFIX.length), s3.prefix, cluster) && !snapshotKeys.has(r.slice(0, -RECORD_SUFFIX.length)));
-  return { snapshots, strayRecords, clusterIds, ambiguousLegacy, vanished };
+  return { snapshots, strayRecords, clusterIds, legacy, vanished };
 }
 
 function isNotFound(err: unknown): boolean {

@@ -68,7 +68,7 @@ describe('housekeeping never costs a backup', () => {
   it('ListMultipartUploads denied: leftovers stay, the run succeeds', async () => {
     const t = new TestBucket('hk-nolist');
     try {
-      await t.s3.send(new CreateMultipartUploadCommand({ Bucket: t.bucket, Key: `${t.clusterPrefix}stack-20260101T000000Z-abandoned.snap` }));
+      await t.s3.send(new CreateMultipartUploadCommand({ Bucket: t.bucket, Key: `${await t.ownPrefix()}stack-20260101T000000Z-abandoned.snap` }));
       proxy.faults = { deny: ['ListMultipartUploads'] };
       proxy.refused.length = 0;
       const run = await t.run([], { AWS_ENDPOINT_URL: proxy.url });
@@ -84,7 +84,7 @@ describe('housekeeping never costs a backup', () => {
   it('AbortMultipartUpload denied: the abandoned upload stays, the run succeeds', async () => {
     const t = new TestBucket('hk-noabort');
     try {
-      const abandoned = `${t.clusterPrefix}stack-20260101T000000Z-abandoned.snap`;
+      const abandoned = `${await t.ownPrefix()}stack-20260101T000000Z-abandoned.snap`;
       await t.s3.send(new CreateMultipartUploadCommand({ Bucket: t.bucket, Key: abandoned }));
       proxy.faults = { deny: ['AbortMultipartUpload'] };
       proxy.refused.length = 0;

@@ -262,7 +262,7 @@ describe('what an earlier run left behind', () => {
     const stray = `${await t2.putSnapshotLike(new Date(Date.now() - 3 * day), 'stray')}.json`;
     await t2.s3.send(new (await import('@aws-sdk/client-s3')).DeleteObjectCommand({ Bucket: t2.bucket, Key: stray.slice(0, -5) }));
     // Killed mid-stream: a multipart upload never completed.
-    const abandoned = `${t2.clusterPrefix}stack-20260101T000000Z-abandoned.snap`;
+    const abandoned = `${await t2.ownPrefix()}stack-20260101T000000Z-abandoned.snap`;
     await t2.s3.send(new CreateMultipartUploadCommand({ Bucket: t2.bucket, Key: abandoned }));
     const foreign = `${t2.clusterPrefix}stack-20200101T000000Z-foreign.snap`;
     await t2.s3.send(new PutObjectCommand({ Bucket: t2.bucket, Key: foreign, Body: 'not ours' }));

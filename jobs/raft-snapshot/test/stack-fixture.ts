@@ -72,20 +72,36 @@ export class TestBucket {
     return JSON.parse((await this.get(`${key}.json`)).toString('utf8')) as Record<string, unknown>;
   }
 
+  /** The stack cluster's cluster_id (sys/health), as the job finds it. */
+  async clusterId(): Promise<string> {
+    this.#clusterId ??= baoApi(this.stack.openbao.addr, 'GET', 'sys/health').then((r) => String(r.body.cluster_id));
+    return this.#clusterId;
+  }
+  #clusterId: Promise<string> | undefined;
+
+  /** This cluster's own folder (format 3). */
+  async ownPrefix(): Promise<string> {
+    return `${this.clusterPrefix}${await this.clusterId()}/`;
+  }
+
   /**
    * A small stand-in object named and described like one of the job's snapshots, taken at `takenAt`,
    * with the job's record beside it unless `record: false` (a run that died before committing).
-   * It is in format 2, as versions before cluster ids stored them (directly in the cluster name's
-   * folder): the job must go on listing, verifying, cleaning up and pruning those as its own.
+   * Format 3 (this cluster's own folder) unless `legacy: true`: then format 2, exactly as versions
+   * before cluster ids wrote them (815e21e: directly in the name's folder, no cluster-id metadata,
+   * a format-2 record) — an earlier run of this cluster, or of another cluster of the same name
+   * that still runs that version.
    */
-  async putSnapshotLike(takenAt: Date, runId: string, opts: { record?: boolean; body?: Buffer | string } = {}): Promise<string> {
+  async putSnapshotLike(takenAt: Date, runId: string, opts: { record?: boolean; body?: Buffer | string; legacy?: boolean } = {}): Promise<string> {
     const stamp = takenAt.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}Z$/, 'Z');
-    const key = `${this.clusterPrefix}${this.cluster}-${stamp}-${runId}.snap`;
+    const id = opts.legacy ? undefined : await this.clusterId();
+    const key = `${this.clusterPrefix}${id ? `${id}/` : ''}${this.cluster}-${stamp}-${runId}.snap`;
     const body = opts.body ?? 'stand-in';
     const meta = {
       'vaultkeeper-job': 'raft-snapshot',
-      'vaultkeeper-format': '2',
+      'vaultkeeper-format': id ? '3' : '2',
       cluster: this.cluster,
+      ...(id ? { 'cluster-id': id } : {}),
       'raft-index': '1',
       'raft-term': '1',
       'vault-version': 'test',
@@ -96,7 +112,7 @@ export class TestBucket {
     await this.s3.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, Metadata: meta }));
     if (opts.record !== false) {
       const record = {
-        job: 'raft-snapshot', format: 2, key, cluster: this.cluster, takenAt: takenAt.toISOString(), runId,
+        job: 'raft-snapshot', format: id ? 3 : 2, ...(id ? { clusterId: id } : {}), key, cluster: this.cluster, takenAt: takenAt.toISOString(), runId,
         sha256: createHash('sha256').update(body).digest('hex'), size: Buffer.byteLength(body), raftIndex: '1', raftTerm: '1',
         vaultVersion: 'test', vaultNode: 'test', verified: [], members: [],
       };

@@ -5,6 +5,7 @@
  *   <prefix><cluster>/<cluster_id>/<cluster>-<YYYYMMDDTHHMMSSZ>-<run>.snap        a snapshot (format 3)
  *   <prefix><cluster>/<cluster_id>/<cluster>-<YYYYMMDDTHHMMSSZ>-<run>.snap.json   its record, written once it was verified and stored
  *   <prefix><cluster>/<cluster_id>/.lock                                           held while a run of that cluster is in progress
+ *   <prefix><cluster>/<cluster_id>/.format-3-since                                 when that cluster stopped writing format 2 (written once)
  *   <prefix><cluster>/<cluster>-<YYYYMMDDTHHMMSSZ>-<run>.snap[.json]               format 2 (earlier versions): still read
  *
  * `cluster` is the cluster's name (cluster_name, or configured), made safe for a key; an
@@ -23,6 +24,11 @@ export const SNAPSHOT_SUFFIX = '.snap';
 /** The record beside a snapshot: its existence is what makes the snapshot a committed one. */
 export const RECORD_SUFFIX = '.json';
 export const LOCK_NAME = '.lock';
+/**
+ * Written once in a cluster's own folder after its first committed format-3 snapshot, never
+ * pruned: its LastModified is when this cluster stopped writing format 2 (clusterScope).
+ */
+export const FORMAT3_SINCE_NAME = '.format-3-since';
 
 /** What may appear in a cluster name inside a key: S3's "safe characters" minus the separators we use. */
 export function sanitizeCluster(name: string): string {
@@ -94,6 +100,10 @@ export function lockKey(ref: ClusterRef): string {
   return `${clusterIdFolder(ref)}${LOCK_NAME}`;
 }
 
+export function format3SinceKey(ref: ClusterRef): string {
+  return `${clusterIdFolder(ref)}${FORMAT3_SINCE_NAME}`;
+}
+
 /** Where a format-2 run (before cluster ids) kept its lock. */
 export function legacyLockKey(prefix: string, cluster: string): string {
   return `${clusterFolder(prefix, cluster)}${LOCK_NAME}`;
@@ -141,4 +151,27 @@ export function clusterIdsIn(commonPrefixes: Iterable<string>, prefix: string, c
 /** A short random id for one run: names its object, its upload and its lock. */
 export function newRunId(): string {
   return crypto.getRandomValues(new Uint32Array(2)).reduce((s, n) => s + n.toString(36).padStart(7, '0'), '').slice(0, 10);
+}
+
+/** raft-snapshot's s3.prefix by default, and so kms-probe's snapshot.prefix. */
+export const DEFAULT_SNAPSHOT_PREFIX = 'vault-snapshots/';
+
+/**
+ * Which cluster's objects to use, from what Vault reports (sys/health) and what is configured:
+ * the configured name wins over cluster_name; a configured cluster_id stands in when Vault does
+ * not answer, and must match when it does. Returns the reason when it cannot be decided.
+ */
+export function resolveCluster(
+  reported: { name?: string | undefined; id?: string | undefined; node?: string | undefined } | undefined,
+  configured: { cluster?: string | undefined; clusterId?: string | undefined },
+): { cluster: string; clusterId: string } | { error: string } {
+  const name = configured.cluster ?? reported?.name;
+  if (!name) return { error: 'Vault reports no cluster_name: set snapshot.cluster' };
+  const reportedId = reported?.id;
+  if (reportedId && configured.clusterId && sanitizeClusterId(configured.clusterId) !== sanitizeClusterId(reportedId)) {
+    return { error: `snapshot.clusterId is ${configured.clusterId} but Vault${reported?.node ? ` at ${reported.node}` : ''} is cluster ${sanitizeClusterId(reportedId)}` };
+  }
+  const id = reportedId ?? configured.clusterId;
+  if (!id) return { error: `Vault${reported?.node ? ` (${reported.node})` : ''} reports no cluster_id (is it initialised and unsealed?); set snapshot.clusterId` };
+  return { cluster: sanitizeCluster(name), clusterId: sanitizeClusterId(id) };
 }

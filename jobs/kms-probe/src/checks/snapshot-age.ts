@@ -1,7 +1,9 @@
 // Is the newest verified Raft snapshot of this cluster in S3 younger than the threshold? Objects
 // are named as @vaultkeeper/records lays them out (the raft-snapshot job writes with the same
-// definition): this cluster's folder <prefix><name>/<cluster_id>/, and, unless another cluster
-// shares the name, the format-2 objects directly in <prefix><name>/ from before cluster ids. A
+// definition): this cluster's folder <prefix><name>/<cluster_id>/, and the format-2 objects
+// directly in <prefix><name>/ from before cluster ids only while the shared rule (records
+// clusterScope) adopts them: no other cluster id under the name, nothing format 2 written after
+// this cluster's first format-3 snapshot (else another cluster still runs the old version). A
 // snapshot counts as verified when its record object is beside it (the job writes it only once the
 // snapshot was verified and stored); the lock and anything else not named like a snapshot is not
 // a snapshot at all. Two listings answer it (paginated: a folder past 1,000 objects must not hide
@@ -9,7 +11,7 @@
 import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 // The S3 module alone: importing the package's index here would load the S3 SDK at start-up.
 import { createS3Client } from '@vaultkeeper/aws/s3';
-import { clusterFolder, clusterIdsIn, parseSnapshotKey, RECORD_SUFFIX, recordKey, sanitizeCluster, sanitizeClusterId } from '@vaultkeeper/records';
+import { clusterFolder, clusterScope, legacyLockKey, parseSnapshotKey, RECORD_SUFFIX, recordKey, resolveCluster } from '@vaultkeeper/records';
 import { clusterIdentity, type VaultClient } from '@vaultkeeper/vault';
 import { failed, type CheckOutcome } from '../check.ts';
 import { callSignal, probeClientOptions, type ProbeClientOptions } from '../aws-clients.ts';
@@ -22,24 +24,29 @@ export function createProbeS3Client(opts: ProbeClientOptions & { forcePathStyle:
 
 /**
  * The cluster whose snapshots count: its name (as configured for the raft-snapshot job, else
- * cluster_name) and its cluster_id, from sys/health (no token needed; any node answers).
+ * cluster_name) and its cluster_id, from sys/health (no token needed; any node answers). When
+ * Vault does not answer, a configured snapshot.clusterId (with snapshot.cluster) stands in: the
+ * backup's age matters most when Vault is down.
  */
 export async function snapshotCluster(
-  vault: VaultClient,
-  configuredName: string | undefined,
+  vault: VaultClient | undefined,
+  configured: { cluster?: string | undefined; clusterId?: string | undefined },
   callTimeoutSeconds: number,
   signal: AbortSignal,
-): Promise<{ cluster: string; clusterId: string } | CheckOutcome> {
+): Promise<{ cluster: string; clusterId: string; note?: string } | CheckOutcome> {
   let identity;
   try {
+    if (!vault) throw new Error('no Vault client');
     identity = await clusterIdentity(vault, callSignal(signal, callTimeoutSeconds));
   } catch (err) {
-    return vaultFailureOutcome(err, 'sys/health (which cluster the snapshots are of)');
+    if (signal.aborted || !configured.clusterId || !configured.cluster) return vaultFailureOutcome(err, 'sys/health (which cluster the snapshots are of)');
+    const ref = resolveCluster(undefined, configured);
+    if ('error' in ref) return failed('other', ref.error);
+    return { ...ref, note: `Vault did not answer sys/health; cluster id ${ref.clusterId} from snapshot.clusterId` };
   }
-  if (!identity.id) return failed('other', `Vault (${identity.node}) reports no cluster_id, so this cluster's snapshots cannot be told apart`);
-  const name = configuredName ?? identity.name;
-  if (!name) return failed('other', 'Vault reports no cluster_name: set snapshot.cluster to the raft-snapshot job’s snapshot.cluster');
-  return { cluster: sanitizeCluster(name), clusterId: sanitizeClusterId(identity.id) };
+  const ref = resolveCluster(identity, configured);
+  if ('error' in ref) return failed('other', `${ref.error} (so this cluster's snapshots cannot be told apart)`);
+  return ref;
 }
 
 export interface SnapshotAgeInput {
@@ -51,6 +58,8 @@ export interface SnapshotAgeInput {
   clusterId: string;
   maxAgeSeconds: number;
   callTimeoutSeconds: number;
+  /** Said with the outcome (e.g. where the cluster id came from). */
+  note?: string | undefined;
   /** Stop listing a folder after this many pages (1,000 keys each): the probe stays cheap on any bucket. */
   maxPages?: number;
 }
@@ -60,7 +69,7 @@ export async function checkSnapshotAge(input: SnapshotAgeInput, signal: AbortSig
   const own = `${folder}${input.clusterId}/`;
   const where = `s3://${input.bucket}/${own}`;
   const list = async (prefix: string) => {
-    const objects: Array<{ key: string; modified: number }> = [];
+    const objects: Array<{ key: string; modified: number; lastModified: Date }> = [];
     const folders: string[] = [];
     let token: string | undefined;
     let pages = 0;
@@ -68,19 +77,25 @@ export async function checkSnapshotAge(input: SnapshotAgeInput, signal: AbortSig
       const page = await input.s3.send(new ListObjectsV2Command({ Bucket: input.bucket, Prefix: prefix, Delimiter: '/', ContinuationToken: token }), {
         abortSignal: callSignal(signal, input.callTimeoutSeconds),
       });
-      for (const o of page.Contents ?? []) if (o.Key && o.LastModified) objects.push({ key: o.Key, modified: o.LastModified.getTime() });
+      for (const o of page.Contents ?? []) if (o.Key && o.LastModified) objects.push({ key: o.Key, modified: o.LastModified.getTime(), lastModified: o.LastModified });
       for (const p of page.CommonPrefixes ?? []) if (p.Prefix) folders.push(p.Prefix);
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token && ++pages < (input.maxPages ?? 100));
     return { objects, folders };
   };
   const [top, mine] = await Promise.all([list(folder), list(own)]);
-  const others = clusterIdsIn(top.folders, input.prefix, input.cluster).filter((id) => id !== input.clusterId);
-  // Format-2 objects carry no cluster id: they are this cluster's only when no other shares the name.
-  const scope = [...mine.objects, ...(others.length ? [] : top.objects)];
+  // The probe never removes anything and reads no object: a listed legacy lock counts as live.
+  const legacyLock = top.objects.some((o) => o.key === legacyLockKey(input.prefix, input.cluster)) ? 'live' : 'none';
+  const verdict = clusterScope({ prefix: input.prefix, cluster: input.cluster, clusterId: input.clusterId, top, own: mine.objects, legacyLock });
+  const others = verdict.otherClusterIds;
+  const scope = [...mine.objects, ...(verdict.adopt ? top.objects : [])];
   const keys = new Set(scope.map((o) => o.key));
   const snapshots = scope.filter((o) => !o.key.endsWith(RECORD_SUFFIX) && parseSnapshotKey(o.key, input.prefix, input.cluster));
-  const notes = others.length ? [`${others.length} other cluster(s) named ${input.cluster} share ${folder} (cluster id ${others.join(', ')}); only ${input.clusterId} counted`] : [];
+  const notes = [
+    ...(input.note ? [input.note] : []),
+    ...(others.length ? [`${others.length} other cluster(s) named ${input.cluster} share ${folder} (cluster id ${others.join(', ')}); only ${input.clusterId} counted`] : []),
+    ...(!verdict.adopt && verdict.legacySnapshots.length ? [`${verdict.legacySnapshots.length} format-2 snapshot(s) not counted: ${verdict.reason}`] : []),
+  ];
   if (!snapshots.length) return failed('stale', `no snapshot under ${where}`, notes.length ? { notes } : {});
 
   // Newest first; S3 times have one-second resolution, and the raft-snapshot job names objects
