@@ -13,6 +13,18 @@ export interface ProbeTarget {
   /** Raft node id when known, else host:port. */
   name: string;
   address: string;
+  /** The Raft node id this address belongs to, when the Raft configuration and sys/ha-status tell it. */
+  nodeId?: string;
+  /** Whether that node is a voter (Raft configuration); unknown without a token. */
+  voter?: boolean;
+  /**
+   * vault.address among per-node fallbacks: it may be a Service in front of the nodes, so its
+   * answer may come from a node that is also asked by its own address. No unauthenticated
+   * endpoint names the node that answered (OpenBao 2.6 sys/health and sys/seal-status carry the
+   * cluster's id and name only; sys/leader names the active node alone, and quorum is judged when
+   * there is none), so the quorum verdict cannot dedupe it by identity; see judgeQuorum.
+   */
+  entry?: boolean;
 }
 
 export interface RaftMember {
@@ -90,6 +102,7 @@ export function buildTopology(input: {
   const notes = [...(input.notes ?? [])];
   const raftMembers = input.raft?.map((s) => ({ nodeId: s.node_id, clusterAddress: hostPort(s.address), voter: s.voter, leader: s.leader }));
   const nameByApi = new Map<string, string>();
+  const memberByApi = new Map<string, RaftMember>();
   const apiByCluster = new Map<string, string>();
   for (const n of input.ha ?? []) apiByCluster.set(hostPort(n.cluster_address), trim(n.api_address));
   const echoing = new Set(apiByCluster.keys());
@@ -104,11 +117,15 @@ export function buildTopology(input: {
       }
     }
     const api = apiByCluster.get(m.clusterAddress);
-    if (api) nameByApi.set(api, m.nodeId);
+    if (api) {
+      nameByApi.set(api, m.nodeId);
+      memberByApi.set(api, m);
+    }
   }
 
   let source: Topology['source'];
   let addresses: string[];
+  let entry: string | undefined;
   if (input.configured.length) {
     source = 'configured';
     addresses = input.configured.map(trim);
@@ -119,6 +136,9 @@ export function buildTopology(input: {
     source = 'vault address';
     addresses = [...new Set(input.vaultAddresses.map(trim))];
     notes.push('node list not discoverable: probing vault.address and vault.fallbackAddresses only');
+    // vault.address, unless it is also one of the fallbacks (then it is that node's own address).
+    const [first, ...fallbacks] = input.vaultAddresses.map(trim);
+    if (first !== undefined && fallbacks.length && !fallbacks.includes(first)) entry = first;
   }
 
   const refused: Topology['refused'] = [];
@@ -135,7 +155,13 @@ export function buildTopology(input: {
       refused.push({ address, reason: 'plain http to a remote host would send the token unencrypted (vault.allowInsecureHttp)' });
       continue;
     }
-    targets.push({ address, name: nameByApi.get(address) ?? url.host });
+    const member = memberByApi.get(address);
+    targets.push({
+      address,
+      name: nameByApi.get(address) ?? url.host,
+      ...(member ? { nodeId: member.nodeId, voter: member.voter } : {}),
+      ...(address === entry ? { entry: true } : {}),
+    });
   }
   // A member that does not echo and that no target stands for: nothing to ask, but it is exactly
   // the node an operator needs to hear about.

@@ -183,9 +183,9 @@ describe('buildTopology', () => {
     const t = buildTopology({ configured: [], vaultAddresses: ['http://127.0.0.1:18201'], allowInsecureHttp: false, ha, raft });
     expect(t.source).toBe('discovered');
     expect(t.targets).toEqual([
-      { name: 'bao-1', address: 'http://127.0.0.1:18201' },
-      { name: 'bao-2', address: 'http://127.0.0.1:18202' },
-      { name: 'bao-3', address: 'http://127.0.0.1:18203' },
+      { name: 'bao-1', address: 'http://127.0.0.1:18201', nodeId: 'bao-1', voter: true },
+      { name: 'bao-2', address: 'http://127.0.0.1:18202', nodeId: 'bao-2', voter: true },
+      { name: 'bao-3', address: 'http://127.0.0.1:18203', nodeId: 'bao-3', voter: true },
     ]);
     expect(t.silentMembers).toEqual([]);
   });
@@ -207,12 +207,17 @@ describe('buildTopology', () => {
   it('prefers the configured list, names what it can, and falls back to vault.address', () => {
     const c = buildTopology({ configured: ['http://127.0.0.1:18202/', 'http://127.0.0.1:18209'], vaultAddresses: [], allowInsecureHttp: false, ha, raft });
     expect(c.targets).toEqual([
-      { name: 'bao-2', address: 'http://127.0.0.1:18202' },
+      { name: 'bao-2', address: 'http://127.0.0.1:18202', nodeId: 'bao-2', voter: true },
       { name: '127.0.0.1:18209', address: 'http://127.0.0.1:18209' },
     ]);
     const f = buildTopology({ configured: [], vaultAddresses: ['http://127.0.0.1:18201'], allowInsecureHttp: false, ha: undefined, raft: undefined });
     expect(f.source).toBe('vault address');
     expect(f.targets).toHaveLength(1);
+    // vault.address beside fallbacks it is not one of: maybe a Service, marked for the quorum verdict.
+    const s = buildTopology({ configured: [], vaultAddresses: ['http://127.0.0.1:8200', 'http://127.0.0.1:18201', 'http://127.0.0.1:18202'], allowInsecureHttp: false, ha: undefined, raft: undefined });
+    expect(s.targets.map((x) => [x.address, x.entry ?? false])).toEqual([['http://127.0.0.1:8200', true], ['http://127.0.0.1:18201', false], ['http://127.0.0.1:18202', false]]);
+    const same = buildTopology({ configured: [], vaultAddresses: ['http://127.0.0.1:18201', 'http://127.0.0.1:18201/', 'http://127.0.0.1:18202'], allowInsecureHttp: false, ha: undefined, raft: undefined });
+    expect(same.targets.some((x) => x.entry)).toBe(false);
   });
 
   it('refuses plain http to a remote node: the token would travel in clear', () => {

@@ -35,6 +35,30 @@ describe('judgeQuorum: raft from the nodes\' unauthenticated answers', () => {
   });
 });
 
+describe('judgeQuorum counts distinct voters, not addresses (review 6)', () => {
+  it('vault.address (maybe a Service) answering beside per-node fallbacks that cover the voters is not a second survivor', () => {
+    // VAULT_ADDR a Service in front of the pods, the fallbacks the three pods: the survivor answers twice.
+    const service: NodeReport = { ...standby('vault.svc'), entry: true };
+    const o = judgeQuorum([service, down('a'), standby('b'), down('c')], { expectedVoters: 3, why });
+    expect(o).toMatchObject({ status: 'fail', class: 'no-quorum' });
+    expect(o.summary).toContain('1 of 3 voters answer');
+    expect(o.notes!.join('\n')).toContain('vault.svc');
+  });
+
+  it('with fewer per-node addresses than voters, vault.address counts as a node of its own (as before)', () => {
+    const entry: NodeReport = { ...standby('a'), entry: true };
+    expect(judgeQuorum([entry, standby('b'), down('c')], { expectedVoters: 3, why })).toMatchObject({ class: 'degraded' });
+  });
+
+  it('two addresses of the same Raft node count once; a known non-voter does not count', () => {
+    const same = (name: string): NodeReport => ({ ...standby(name), nodeId: 'bao-2', voter: true });
+    const nonVoter: NodeReport = { ...standby('d'), nodeId: 'bao-4', voter: false };
+    const o = judgeQuorum([down('a'), same('b'), same('b-alias'), down('c'), nonVoter], { expectedVoters: 3, why });
+    expect(o).toMatchObject({ class: 'no-quorum' });
+    expect(o.summary).toContain('1 of 3 voters answer');
+  });
+});
+
 describe('vaultFailureOutcome on a timeout', () => {
   it('the retry helper\'s AbortedError after a timeout is "no answer in time", not "other"', () => {
     const s = AbortSignal.abort(new DOMException('The operation was aborted due to timeout', 'TimeoutError'));

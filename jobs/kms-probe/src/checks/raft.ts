@@ -67,10 +67,16 @@ async function judgeFromNodes(input: RaftCheckInput, why: CheckOutcome, signal: 
 }
 
 /**
- * The verdict on quorum from the nodes' unauthenticated answers (pure: unit-tested). A verdict
- * needs every expected voter among the nodes asked: with fewer addresses (vault.address alone) a
- * node that does not answer may be up and simply not asked.
- *   - an active node answers: the nodes do not explain the failure; `why` stands.
+ * The verdict on quorum from the nodes' unauthenticated answers (pure: unit-tested). It counts
+ * distinct voters, not addresses:
+ *   - addresses known to be the same Raft node (node id from the Raft configuration, when a token
+ *     was there to read it) count once, and a node known to be a non-voter does not count;
+ *   - vault.address among per-node fallbacks (`entry`) may be a Service in front of the nodes, and
+ *     no unauthenticated answer says which node replied, so it is counted as a node of its own only
+ *     when the other addresses do not cover the expected voters; otherwise it is an alias (noted).
+ * A verdict needs every expected voter among the nodes counted: with fewer addresses
+ * (vault.address alone) a node that does not answer may be up and simply not asked.
+ *   - an active node answers (through any address): the nodes do not explain the failure; `why` stands.
  *   - no active node, fewer than a majority of the voters up and unsealed: no quorum (Raft cannot
  *     elect a leader until enough of them are back).
  *   - no active node, a majority up: no active node (an election in progress, or stuck).
@@ -79,13 +85,17 @@ export function judgeQuorum(reports: NodeReport[], opts: { expectedVoters: numbe
   const notes = reports.map(describeReport);
   const why = opts.why.status === 'fail' ? opts.why.summary : undefined;
   const withWhy = (o: CheckOutcome): CheckOutcome => ({ ...o, notes: [...(o.notes ?? []), ...notes, ...(why ? [why] : [])] });
-  const voters = opts.expectedVoters > 0 ? opts.expectedVoters : reports.length;
-  const up = reports.filter((r) => !r.error && r.initialized !== false && r.sealed === false);
-  const active = up.filter((r) => r.healthStatus === 200);
+  const nodes = distinctVoters(reports, opts.expectedVoters);
+  notes.push(...nodes.notes);
+  const counted = nodes.counted;
+  const voters = opts.expectedVoters > 0 ? opts.expectedVoters : counted.length;
+  const isUp = (r: NodeReport) => !r.error && r.initialized !== false && r.sealed === false;
+  const up = counted.filter(isUp);
+  const active = reports.filter(isUp).filter((r) => r.healthStatus === 200);
   const details = { source: 'unauthenticated node endpoints', expectedVoters: voters, up: up.map((r) => r.name), active: active.map((r) => r.name) };
-  if (active.length > 0 || reports.length < voters || voters === 0) return withWhy({ ...opts.why, details: { ...opts.why.details, ...details } });
+  if (active.length > 0 || counted.length < voters || voters === 0) return withWhy({ ...opts.why, details: { ...opts.why.details, ...details } });
 
-  const states = reports.map((r) => `${r.name} ${stateOf(r)}`);
+  const states = counted.map((r) => `${r.name} ${stateOf(r)}`);
   const majority = Math.floor(voters / 2) + 1;
   if (up.length < majority) {
     return withWhy(
@@ -93,6 +103,42 @@ export function judgeQuorum(reports: NodeReport[], opts: { expectedVoters: numbe
     );
   }
   return withWhy(failed('degraded', `no active node (${states.join('; ')})`, { details }));
+}
+
+/** The reports that stand for distinct voters, and why the others do not count. */
+function distinctVoters(reports: NodeReport[], expectedVoters: number): { counted: NodeReport[]; notes: string[] } {
+  const notes: string[] = [];
+  const byNode = new Map<string, NodeReport>();
+  const counted: NodeReport[] = [];
+  const rank = (r: NodeReport) => (r.error ? 0 : r.sealed === false ? 2 : 1);
+  for (const r of reports) {
+    if (r.voter === false) {
+      notes.push(`${r.name}: not a voter, not counted for quorum`);
+      continue;
+    }
+    if (r.nodeId === undefined) {
+      counted.push(r);
+      continue;
+    }
+    const seen = byNode.get(r.nodeId);
+    if (!seen) {
+      byNode.set(r.nodeId, r);
+      counted.push(r);
+      continue;
+    }
+    // The same node by two addresses: the better answer stands for it (one of them may be cut off).
+    notes.push(`${r.address}: Raft node ${r.nodeId} again, counted once`);
+    if (rank(r) > rank(seen)) {
+      counted[counted.indexOf(seen)] = r;
+      byNode.set(r.nodeId, r);
+    }
+  }
+  const perNode = counted.filter((r) => !r.entry);
+  if (perNode.length < counted.length && expectedVoters > 0 && perNode.length >= expectedVoters) {
+    for (const r of counted.filter((c) => c.entry)) notes.push(`${r.name}: vault.address, not counted for quorum (it may be a Service in front of the nodes asked by their own addresses)`);
+    return { counted: perNode, notes };
+  }
+  return { counted, notes };
 }
 
 function stateOf(r: NodeReport): string {

@@ -24,6 +24,10 @@ const HEALTH_ACCEPT = Object.keys(HEALTH_ROLE).map(Number).filter((c) => c !== 2
 export interface NodeReport {
   name: string;
   address: string;
+  /** From the probe target: Raft node id and voter flag when known, vault.address among fallbacks (see ProbeTarget). */
+  nodeId?: string;
+  voter?: boolean;
+  entry?: boolean;
   /** Set when the node could not be asked at all. */
   error?: { class: FailureClass; reason: string };
   healthStatus?: number;
@@ -64,7 +68,13 @@ async function callNode(input: NodeProbeInput, target: ProbeTarget, path: string
 }
 
 export async function probeNode(input: NodeProbeInput, target: ProbeTarget, signal: AbortSignal): Promise<NodeReport> {
-  const report: NodeReport = { name: target.name, address: target.address };
+  const report: NodeReport = {
+    name: target.name,
+    address: target.address,
+    ...(target.nodeId !== undefined ? { nodeId: target.nodeId } : {}),
+    ...(target.voter !== undefined ? { voter: target.voter } : {}),
+    ...(target.entry ? { entry: true } : {}),
+  };
   // All three are unauthenticated (seal-backend-status in Vault 1.15+; OpenBao has none): they
   // answer even when login did not, which is what matters on the day the cluster is half down.
   const [seal, health, backend] = await Promise.allSettled([
