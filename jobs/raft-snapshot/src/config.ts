@@ -1,4 +1,4 @@
-import { isClusterId, isUsableClusterName } from '@vaultkeeper/records';
+import { DEFAULT_SNAPSHOT_PREFIX, isClusterId, isUsableClusterName } from '@vaultkeeper/records';
 import { defineConfig, field, mergeSpecs, z } from '@vaultkeeper/runtime';
 import { vaultConfig } from '@vaultkeeper/vault';
 
@@ -31,8 +31,8 @@ export const snapshotConfig = defineConfig({
       .default({ deadlineSeconds: 3000, maxAttempts: 3 }),
     s3: z.strictObject({
       bucket: field.nonEmpty('an S3 bucket name'),
-      /** Key prefix; objects go under <prefix><cluster>/. */
-      prefix: z.string().default('vault-snapshots/'),
+      /** Key prefix; objects go under <prefix><cluster>/<cluster_id>/ (format-2 objects of earlier versions directly under <prefix><cluster>/). */
+      prefix: z.string().default(DEFAULT_SNAPSHOT_PREFIX),
       /** For S3-compatible stores (MinIO, Ceph RGW, Spaces); AWS needs none. */
       endpoint: field.url('an http(s) URL of the S3 endpoint').optional(),
       region: field.nonEmpty('an AWS region such as eu-west-1').default('us-east-1'),
@@ -72,7 +72,7 @@ export const snapshotConfig = defineConfig({
     SNAPSHOT_DEADLINE: { path: 'snapshot.deadlineSeconds', doc: 'deadline of the whole run incl. retries (default 50m; keep it under the pod activeDeadlineSeconds)' },
     SNAPSHOT_MAX_ATTEMPTS: { path: 'snapshot.maxAttempts', doc: 'attempts at snapshot+upload, each from the start (default 3)' },
     SNAPSHOT_S3_BUCKET: { path: 's3.bucket', doc: 'bucket to store snapshots in (required)' },
-    SNAPSHOT_S3_PREFIX: { path: 's3.prefix', doc: 'key prefix (default vault-snapshots/)' },
+    SNAPSHOT_S3_PREFIX: { path: 's3.prefix', doc: `key prefix (default ${DEFAULT_SNAPSHOT_PREFIX})` },
     AWS_ENDPOINT_URL: { path: 's3.endpoint', doc: 'S3 endpoint for S3-compatible stores (default: AWS)' },
     AWS_ENDPOINT_URL_S3: { path: 's3.endpoint', doc: 'same, S3 only; wins over AWS_ENDPOINT_URL' },
     AWS_REGION: { path: 's3.region', doc: 'region of the bucket (default us-east-1)' },
