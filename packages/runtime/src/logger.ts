@@ -139,6 +139,8 @@ function safeValue(v: unknown, walk: Walk, level: number): unknown {
   if (typeof v === 'string') return scrubSecrets(v);
   if (typeof v !== 'object' || v === null) return typeof v === 'function' || typeof v === 'symbol' ? `[${typeof v}]` : v;
   if (v instanceof Error) return describe(v, walk);
+  // A time in the details (a lease's expiry) stays readable, as pino would have printed it.
+  if (v instanceof Date) return Number.isNaN(v.getTime()) ? '[invalid Date]' : v.toISOString();
   if (level >= MAX_ERROR_DEPTH) return '[nested too deep]';
   if (walk.seen.has(v)) return '[cycle]';
   walk.seen.add(v);

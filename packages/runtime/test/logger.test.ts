@@ -80,6 +80,8 @@ describe('describeError: nested values (review 10)', () => {
     const text = JSON.stringify(d);
     expect(text).not.toMatch(/planted-details-body|planted-details-hdr|planted-deep-token/);
     expect((d.details as { attempt: { last: unknown } }).attempt.last).toEqual({ type: 'ApiException', message: 'HTTP-Code: 500', code: 500 });
+    const at = new Date('2026-01-02T03:04:05.000Z');
+    expect(describeError(new JobFailure('late', { expiresAt: at, buf: Buffer.from('planted-buf') })).details).toEqual({ expiresAt: '2026-01-02T03:04:05.000Z', buf: '[Buffer]' });
     const withIssues = describeError(Object.assign(new Error('bad'), { issues: [{ path: ['a'], message: 'x', input: { password: 'planted-issue-pw' } }] }));
     expect(JSON.stringify(withIssues)).not.toContain('planted-issue-pw');
   });
