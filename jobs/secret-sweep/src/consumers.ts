@@ -146,16 +146,86 @@ function ingressRefs(o: KubeObject): FoundRef[] {
   return out;
 }
 
+/** A Gateway API SecretObjectReference: group "" and kind Secret are the defaults. */
+function secretObjectRef(ref: Json | undefined, via: string): FoundRef[] {
+  if (!ref || (str(ref.group) ?? '') !== '' || (str(ref.kind) ?? 'Secret') !== 'Secret' || !str(ref.name)) return [];
+  return [{ name: str(ref.name)!, ...(str(ref.namespace) ? { namespace: str(ref.namespace)! } : {}), via }];
+}
+
+/**
+ * Any `…certificateRef` / `…certificateRefs` elsewhere in a Gateway's spec: backend TLS
+ * (`spec.tls.backend.clientCertificateRef`, earlier `spec.backendTLS.clientCertificateRef`) and
+ * client validation (`caCertificateRefs`, of kind Secret only: they default to nothing).
+ */
+function certificateRefsIn(value: unknown, path: string, depth = 0): FoundRef[] {
+  if (depth > 8) return [];
+  if (Array.isArray(value)) return value.flatMap((v, i) => certificateRefsIn(v, `${path}[${i}]`, depth + 1));
+  const o = obj(value);
+  if (!o) return [];
+  return Object.entries(o).flatMap(([key, v]) => {
+    const here = `${path}.${key}`;
+    if (/certificateRefs$/i.test(key)) return arr(v).flatMap((r) => (/^ca/i.test(key) && !str(obj(r)?.kind) ? [] : secretObjectRef(obj(r), here)));
+    if (/certificateRef$/i.test(key)) return secretObjectRef(obj(v), here);
+    return certificateRefsIn(v, here, depth + 1);
+  });
+}
+
 function gatewayRefs(o: KubeObject): FoundRef[] {
   const out: FoundRef[] = [];
-  for (const l of arr(obj(o.spec)?.listeners).map(obj)) {
-    for (const ref of arr(obj(l?.tls)?.certificateRefs).map(obj)) {
-      // Group "" and kind Secret are the defaults (Gateway API SecretObjectReference).
-      if (!ref || (str(ref.group) ?? '') !== '' || (str(ref.kind) ?? 'Secret') !== 'Secret' || !str(ref.name)) continue;
-      out.push({ name: str(ref.name)!, ...(str(ref.namespace) ? { namespace: str(ref.namespace)! } : {}), via: `listener ${String(l?.name)} certificateRefs` });
+  const spec = obj(o.spec);
+  for (const l of arr(spec?.listeners).map(obj)) {
+    for (const ref of arr(obj(l?.tls)?.certificateRefs).map(obj)) out.push(...secretObjectRef(ref, `listener ${String(l?.name)} certificateRefs`));
+    const { certificateRefs: _, ...rest } = obj(l?.tls) ?? {};
+    out.push(...certificateRefsIn(rest, `listener ${String(l?.name)} tls`));
+  }
+  const { listeners: _l, ...rest } = spec ?? {};
+  out.push(...certificateRefsIn(rest, 'spec'));
+  return out;
+}
+
+/**
+ * An Istio Gateway's `servers[].tls.credentialName` (and `credentialNames`): a Secret of the
+ * namespace of the gateway workload the selector picks, which the job cannot tell, so any
+ * namespace; `<namespace>/<name>` and a `kubernetes://` style prefix are read as such.
+ */
+function istioGatewayRefs(o: KubeObject): FoundRef[] {
+  const out: FoundRef[] = [];
+  for (const server of arr(obj(o.spec)?.servers).map(obj)) {
+    const tls = obj(server?.tls);
+    for (const raw of [tls?.credentialName, ...arr(tls?.credentialNames)]) {
+      const v = str(raw)?.replace(/^[a-z-]+:\/\//, '');
+      if (!v) continue;
+      const slash = v.indexOf('/');
+      out.push(slash < 0 ? { namespace: '*', name: v, via: 'servers tls credentialName' } : { namespace: v.slice(0, slash), name: v.slice(slash + 1), via: 'servers tls credentialName' });
     }
   }
   return out;
+}
+
+/** External Secrets stores: every `…SecretRef` of the provider's auth, and a `caProvider` of type Secret. */
+function secretStoreRefs(spec: unknown): FoundRef[] {
+  const out = conventionalSecretRefs(spec, 'spec');
+  const walk = (v: unknown, path: string, depth: number): void => {
+    if (depth > 8) return;
+    if (Array.isArray(v)) return v.forEach((x, i) => walk(x, `${path}[${i}]`, depth + 1));
+    const o = obj(v);
+    if (!o) return;
+    for (const [key, x] of Object.entries(o)) {
+      const ca = obj(x);
+      if (key === 'caProvider' && ca && str(ca.type) === 'Secret' && str(ca.name)) out.push({ name: str(ca.name)!, ...(str(ca.namespace) ? { namespace: str(ca.namespace)! } : {}), via: `${path}.caProvider` });
+      else walk(x, `${path}.${key}`, depth + 1);
+    }
+  };
+  walk(spec, 'spec', 0);
+  return out;
+}
+
+/** Flux HelmRelease `valuesFrom[]` of kind Secret, besides the conventional `…SecretRef`s (`kubeConfig.secretRef`). */
+function helmReleaseRefs(o: KubeObject): FoundRef[] {
+  const valuesFrom = arr(obj(o.spec)?.valuesFrom)
+    .map(obj)
+    .flatMap((v, i) => (v && str(v.kind) === 'Secret' && str(v.name) ? [{ name: str(v.name)!, via: `spec.valuesFrom[${i}]` }] : []));
+  return [...valuesFrom, ...conventionalSecretRefs(obj(o.spec), 'spec')];
 }
 
 const workload = (kind: string, group: string, plural: string): ConsumerKind => ({
@@ -167,6 +237,18 @@ const workload = (kind: string, group: string, plural: string): ConsumerKind => 
   crd: false,
   rule: 'in-use.pod-template',
   refs: (o) => templateRefs(obj(o.spec)?.template),
+});
+
+/** A Flux object other than a source (Kustomization, HelmRelease, notification, image automation). */
+const flux = (kind: string, group: string, plural: string, versions: string[], refs: (o: KubeObject) => FoundRef[] = (o) => conventionalSecretRefs(o.spec, 'spec')): ConsumerKind => ({
+  kind,
+  group,
+  versions,
+  plural,
+  namespaced: true,
+  crd: true,
+  rule: 'in-use.flux',
+  refs,
 });
 
 const fluxSource = (kind: string, plural: string, versions: string[]): ConsumerKind => ({
@@ -250,6 +332,14 @@ export const CONSUMER_KINDS: ConsumerKind[] = [
   fluxSource('HelmRepository', 'helmrepositories', ['v1', 'v1beta2']),
   fluxSource('OCIRepository', 'ocirepositories', ['v1', 'v1beta2']),
   fluxSource('Bucket', 'buckets', ['v1', 'v1beta2']),
+  // Kustomization `decryption.secretRef` (the SOPS key), `kubeConfig.secretRef`; HelmRelease
+  // `valuesFrom` and `kubeConfig.secretRef`; Provider/Receiver `secretRef`, `certSecretRef`,
+  // `proxySecretRef`; ImageRepository `secretRef`, `certSecretRef`, `proxySecretRef`.
+  flux('Kustomization', 'kustomize.toolkit.fluxcd.io', 'kustomizations', ['v1', 'v1beta2']),
+  flux('HelmRelease', 'helm.toolkit.fluxcd.io', 'helmreleases', ['v2', 'v2beta2'], helmReleaseRefs),
+  flux('Provider', 'notification.toolkit.fluxcd.io', 'providers', ['v1beta3', 'v1beta2']),
+  flux('Receiver', 'notification.toolkit.fluxcd.io', 'receivers', ['v1', 'v1beta2']),
+  flux('ImageRepository', 'image.toolkit.fluxcd.io', 'imagerepositories', ['v1', 'v1beta2']),
   {
     kind: 'Issuer',
     group: 'cert-manager.io',
@@ -259,6 +349,50 @@ export const CONSUMER_KINDS: ConsumerKind[] = [
     crd: true,
     rule: 'in-use.cert-manager-issuer',
     refs: (o) => conventionalSecretRefs(o.spec, 'spec'),
+  },
+  {
+    kind: 'Certificate',
+    group: 'cert-manager.io',
+    versions: ['v1'],
+    plural: 'certificates',
+    namespaced: true,
+    crd: true,
+    rule: 'in-use.cert-manager-certificate',
+    // `keystores.pkcs12/jks.passwordSecretRef`, and `secretName`: the Secret it issues into.
+    refs: (o) => conventionalSecretRefs(o.spec, 'spec'),
+  },
+  {
+    kind: 'SecretStore',
+    group: 'external-secrets.io',
+    versions: ['v1', 'v1beta1'],
+    plural: 'secretstores',
+    namespaced: true,
+    crd: true,
+    rule: 'in-use.external-secrets-store',
+    refs: (o) => secretStoreRefs(o.spec),
+  },
+  {
+    kind: 'ClusterSecretStore',
+    group: 'external-secrets.io',
+    versions: ['v1', 'v1beta1'],
+    plural: 'clustersecretstores',
+    namespaced: false,
+    crd: true,
+    rule: 'in-use.external-secrets-store',
+    // A ref without a namespace is read in each ExternalSecret's namespace: any.
+    refs: (o) => secretStoreRefs(o.spec).map((r) => ({ ...r, namespace: r.namespace ?? '*' })),
+  },
+  {
+    kind: 'Istio Gateway',
+    group: 'networking.istio.io',
+    versions: ['v1', 'v1beta1', 'v1alpha3'],
+    plural: 'gateways',
+    namespaced: true,
+    // Its Secret is in the gateway workload's namespace, not the Gateway's: listed everywhere.
+    crossNamespace: true,
+    crd: true,
+    rule: 'in-use.istio-gateway',
+    refs: istioGatewayRefs,
   },
   {
     kind: 'ClusterIssuer',

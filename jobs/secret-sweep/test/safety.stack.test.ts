@@ -66,6 +66,18 @@ const V = {
   ca: planted('ca'),
   xnsCa: planted('xns-ca'),
   xnsGw: planted('xns-gw'),
+  // Read since review 20: External Secrets stores, cert-manager Certificates, Istio Gateways,
+  // Flux Kustomizations, HelmReleases, notification Providers, ImageRepositories, Gateway backend TLS.
+  esoVaultToken: planted('eso-vault-token'),
+  esoAwsKeys: planted('eso-aws-keys'),
+  esoCa: planted('eso-ca'),
+  p12Password: planted('p12-password'),
+  istioCred: planted('istio-cred'),
+  sopsAge: planted('sops-age'),
+  hrValues: planted('hr-values'),
+  slackUrl: planted('slack-url'),
+  registryScan: planted('registry-scan'),
+  gwClientCert: planted('gw-client-cert'),
 };
 
 let kubeconfig: string;
@@ -166,6 +178,16 @@ beforeAll(async () => {
     ['ca', { key: V.ca }],
     ['xns-ca', { crt: V.xnsCa }],
     ['xns-gw', { crt: V.xnsGw }],
+    ['eso-vault-token', { v: V.esoVaultToken }],
+    ['eso-aws-keys', { v: V.esoAwsKeys }],
+    ['eso-ca', { v: V.esoCa }],
+    ['p12-password', { v: V.p12Password }],
+    ['istio-cred', { v: V.istioCred }],
+    ['sops-age', { v: V.sopsAge }],
+    ['hr-values', { v: V.hrValues }],
+    ['slack-url', { v: V.slackUrl }],
+    ['registry-scan', { v: V.registryScan }],
+    ['gw-client-cert', { v: V.gwClientCert }],
     // Unrelated paths that happen to hold common literals.
     ['feature-flags', { beta: 'true' }],
     ['postgres', { port: '5432' }],
@@ -412,12 +434,30 @@ describe('secret-sweep --delete-migrated on a real cluster', () => {
       await installCrd('source.toolkit.fluxcd.io', 'v1', 'GitRepository', 'gitrepositories', 'Namespaced');
       await installCrd('cert-manager.io', 'v1', 'Issuer', 'issuers', 'Namespaced');
       await installCrd('cert-manager.io', 'v1', 'ClusterIssuer', 'clusterissuers', 'Cluster');
+      await installCrd('cert-manager.io', 'v1', 'Certificate', 'certificates', 'Namespaced');
+      await installCrd('external-secrets.io', 'v1', 'SecretStore', 'secretstores', 'Namespaced');
+      await installCrd('external-secrets.io', 'v1', 'ClusterSecretStore', 'clustersecretstores', 'Cluster');
+      await installCrd('networking.istio.io', 'v1', 'Gateway', 'gateways', 'Namespaced');
+      await installCrd('kustomize.toolkit.fluxcd.io', 'v1', 'Kustomization', 'kustomizations', 'Namespaced');
+      await installCrd('helm.toolkit.fluxcd.io', 'v2', 'HelmRelease', 'helmreleases', 'Namespaced');
+      await installCrd('notification.toolkit.fluxcd.io', 'v1beta3', 'Provider', 'providers', 'Namespaced');
+      await installCrd('image.toolkit.fluxcd.io', 'v1', 'ImageRepository', 'imagerepositories', 'Namespaced');
       await createSecrets(core, [
         opaque(ns, 'gw-cert', { 'tls.crt': V.gw }, {}, 'Opaque'),
         opaque(ns, 'git-auth', { password: V.flux }),
         opaque(ns, 'acme-account', { 'tls.key': V.acme }),
         opaque(ns, 'root-ca', { 'tls.key': V.ca }),
         opaque(ns, 'xns-gw-cert', { 'tls.crt': V.xnsGw }),
+        opaque(ns, 'eso-vault-token', { v: V.esoVaultToken }),
+        opaque(ns, 'eso-aws-keys', { v: V.esoAwsKeys }),
+        opaque(ns, 'eso-ca', { v: V.esoCa }),
+        opaque(ns, 'p12-password', { v: V.p12Password }),
+        opaque(ns, 'istio-cred', { v: V.istioCred }),
+        opaque(ns, 'sops-age', { v: V.sopsAge }),
+        opaque(ns, 'hr-values', { v: V.hrValues }),
+        opaque(ns, 'slack-url', { v: V.slackUrl }),
+        opaque(ns, 'registry-scan', { v: V.registryScan }),
+        opaque(ns, 'gw-client-cert', { v: V.gwClientCert }),
       ]);
       await apply({
         apiVersion: 'gateway.networking.k8s.io/v1',
@@ -433,6 +473,49 @@ describe('secret-sweep --delete-migrated on a real cluster', () => {
         metadata: { namespace: nsI, name: 'shared' },
         spec: { gatewayClassName: 'x', listeners: [{ name: 'https', port: 443, protocol: 'HTTPS', tls: { mode: 'Terminate', certificateRefs: [{ kind: 'Secret', group: '', namespace: ns, name: 'xns-gw-cert' }] } }] },
       });
+      // Gateway API backend TLS: the client certificate the Gateway presents to backends.
+      await apply({
+        apiVersion: 'gateway.networking.k8s.io/v1',
+        kind: 'Gateway',
+        metadata: { namespace: ns, name: 'mtls' },
+        spec: { gatewayClassName: 'x', listeners: [{ name: 'http', port: 80, protocol: 'HTTP' }], tls: { backend: { clientCertificateRef: { name: 'gw-client-cert' } } } },
+      });
+      await apply({ apiVersion: 'external-secrets.io/v1', kind: 'SecretStore', metadata: { namespace: ns, name: 'vault' }, spec: { provider: { vault: { server: 'https://vault.example.invalid', path: 'secret', version: 'v2', auth: { tokenSecretRef: { name: 'eso-vault-token', key: 'token' } } } } } });
+      await apply({
+        apiVersion: 'external-secrets.io/v1',
+        kind: 'ClusterSecretStore',
+        metadata: { name: `${prefix}-aws` },
+        spec: {
+          provider: {
+            aws: { service: 'SecretsManager', region: 'eu-west-1', auth: { secretRef: { accessKeyIDSecretRef: { name: 'eso-aws-keys', key: 'id', namespace: ns } } } },
+          },
+        },
+      });
+      cleanups.push(() => kubectl(['delete', 'clustersecretstores.external-secrets.io', `${prefix}-aws`, `${prefix}-ca`, '--ignore-not-found']));
+      await apply({
+        apiVersion: 'external-secrets.io/v1',
+        kind: 'ClusterSecretStore',
+        metadata: { name: `${prefix}-ca` },
+        spec: { provider: { vault: { server: 'https://vault.example.invalid', caProvider: { type: 'Secret', name: 'eso-ca', namespace: ns, key: 'ca.crt' } } } },
+      });
+      await apply({
+        apiVersion: 'cert-manager.io/v1',
+        kind: 'Certificate',
+        metadata: { namespace: ns, name: 'keystore' },
+        spec: { secretName: 'keystore-tls', issuerRef: { name: 'le' }, keystores: { pkcs12: { create: true, passwordSecretRef: { name: 'p12-password', key: 'password' } } } },
+      });
+      // Istio reads credentialName in the namespace of the gateway workload, which the Gateway's
+      // selector picks: any namespace. This one lives outside the swept namespaces.
+      await apply({
+        apiVersion: 'networking.istio.io/v1',
+        kind: 'Gateway',
+        metadata: { namespace: nsI, name: 'ingress' },
+        spec: { selector: { istio: 'ingressgateway' }, servers: [{ port: { number: 443, name: 'https', protocol: 'HTTPS' }, hosts: ['*'], tls: { mode: 'SIMPLE', credentialName: 'istio-cred' } }] },
+      });
+      await apply({ apiVersion: 'kustomize.toolkit.fluxcd.io/v1', kind: 'Kustomization', metadata: { namespace: ns, name: 'apps' }, spec: { interval: '5m', path: './', prune: true, sourceRef: { kind: 'GitRepository', name: 'apps' }, decryption: { provider: 'sops', secretRef: { name: 'sops-age' } } } });
+      await apply({ apiVersion: 'helm.toolkit.fluxcd.io/v2', kind: 'HelmRelease', metadata: { namespace: ns, name: 'shop' }, spec: { interval: '5m', chart: { spec: { chart: 'shop', sourceRef: { kind: 'HelmRepository', name: 'x' } } }, valuesFrom: [{ kind: 'Secret', name: 'hr-values' }, { kind: 'ConfigMap', name: 'eso-ca' }] } });
+      await apply({ apiVersion: 'notification.toolkit.fluxcd.io/v1beta3', kind: 'Provider', metadata: { namespace: ns, name: 'slack' }, spec: { type: 'slack', secretRef: { name: 'slack-url' } } });
+      await apply({ apiVersion: 'image.toolkit.fluxcd.io/v1', kind: 'ImageRepository', metadata: { namespace: ns, name: 'app' }, spec: { image: 'registry.example.invalid/app', interval: '5m', secretRef: { name: 'registry-scan' } } });
       await apply({ apiVersion: 'source.toolkit.fluxcd.io/v1', kind: 'GitRepository', metadata: { namespace: ns, name: 'apps' }, spec: { url: 'https://git.example.invalid/apps', interval: '5m', secretRef: { name: 'git-auth' } } });
       await apply({ apiVersion: 'cert-manager.io/v1', kind: 'Issuer', metadata: { namespace: ns, name: 'le' }, spec: { acme: { server: 'https://acme.example.invalid', privateKeySecretRef: { name: 'acme-account' }, solvers: [] } } });
       await apply({ apiVersion: 'cert-manager.io/v1', kind: 'ClusterIssuer', metadata: { name: `${prefix}-ca` }, spec: { ca: { secretName: 'root-ca' } } });
@@ -455,7 +538,17 @@ describe('secret-sweep --delete-migrated on a real cluster', () => {
       // A ClusterIssuer's Secret sits in cert-manager's cluster resource namespace, a
       // controller flag the job cannot see: the name is kept in every namespace.
       await kept('root-ca', 'ClusterIssuer', 'in-use.cert-manager-issuer');
-      expect(second.report.usage.absent.sort()).toEqual(['Bucket', 'HelmRepository', 'OCIRepository']);
+      await kept('gw-client-cert', 'Gateway', 'in-use.gateway');
+      await kept('eso-vault-token', 'SecretStore', 'in-use.external-secrets-store');
+      await kept('eso-aws-keys', 'ClusterSecretStore', 'in-use.external-secrets-store');
+      await kept('eso-ca', 'ClusterSecretStore', 'in-use.external-secrets-store');
+      await kept('p12-password', 'Certificate', 'in-use.cert-manager-certificate');
+      await kept('istio-cred', 'Istio Gateway', 'in-use.istio-gateway');
+      await kept('sops-age', 'Kustomization', 'in-use.flux');
+      await kept('hr-values', 'HelmRelease', 'in-use.flux');
+      await kept('slack-url', 'Provider', 'in-use.flux');
+      await kept('registry-scan', 'ImageRepository', 'in-use.flux');
+      expect(second.report.usage.absent.sort()).toEqual(['Bucket', 'HelmRepository', 'OCIRepository', 'Receiver']);
       expect(second.report.remediation).toMatchObject({ deleted: 0, failed: 0 });
     });
   });
