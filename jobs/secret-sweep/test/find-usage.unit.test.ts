@@ -128,3 +128,33 @@ it('recognises Argo CD Secrets by their label', () => {
   expect(markerRefs({ 'argocd.argoproj.io/secret-type': 'cluster' })).toEqual([{ kind: 'Argo CD', name: 'cluster', via: 'label argocd.argoproj.io/secret-type=cluster', rule: 'in-use.argocd' }]);
   expect(markerRefs({ app: 'x' })).toEqual([]);
 });
+
+it('reads Gateway backend and validation certificate refs of kind Secret only, and an Istio Gateway credentialName in any namespace', () => {
+  const u = new UsageIndex();
+  u.addObject(kind('Gateway'), {
+    metadata: { namespace: 'infra', name: 'gw' },
+    spec: {
+      listeners: [{ name: 'https', tls: { certificateRefs: [{ name: 'listener-cert', namespace: 'app' }], frontendValidation: { caCertificateRefs: [{ kind: 'ConfigMap', name: 'ca-cm' }, { kind: 'Secret', group: '', name: 'ca-secret' }] } } }],
+      tls: { backend: { clientCertificateRef: { name: 'client-cert' } }, frontend: { default: { validation: { caCertificateRefs: [{ name: 'no-kind' }] } } } },
+    },
+  });
+  expect(u.usedBy('app', 'listener-cert')?.refs[0]).toMatchObject({ kind: 'Gateway', name: 'infra/gw' });
+  expect(u.usedBy('infra', 'ca-secret')).toBeDefined();
+  expect(u.usedBy('infra', 'client-cert')?.refs[0]?.via).toBe('spec.tls.backend.clientCertificateRef');
+  // caCertificateRefs name a ConfigMap unless they say Secret.
+  expect(u.usedBy('infra', 'ca-cm')).toBeUndefined();
+  expect(u.usedBy('infra', 'no-kind')).toBeUndefined();
+
+  u.addObject(kind('Istio Gateway'), {
+    metadata: { namespace: 'istio-config', name: 'ingress' },
+    spec: { servers: [{ tls: { credentialName: 'shop-tls' } }, { tls: { credentialName: 'edge/edge-tls' } }] },
+  });
+  // Read in the gateway workload's namespace, which the selector picks: any.
+  expect(u.usedBy('shop', 'shop-tls')?.refs[0]).toMatchObject({ kind: 'Istio Gateway', rule: 'in-use.istio-gateway' });
+  expect(u.usedBy('edge', 'edge-tls')).toBeDefined();
+  expect(u.usedBy('shop', 'edge-tls')).toBeUndefined();
+});
+
+it('lists the kinds that can name another namespace\'s Secret cluster-wide, whatever the sweep\'s namespaces', () => {
+  expect(CONSUMER_KINDS.filter((k) => k.namespaced && k.crossNamespace).map((k) => k.kind).sort()).toEqual(['Gateway', 'Ingress', 'Istio Gateway']);
+});
