@@ -2,7 +2,7 @@
 // Nothing else in the job reads process.env. The Authentik API token is deliberately not here:
 // it is read from Vault KV at run time (authentik.apiTokenPath), never from the environment or
 // an argument, so it cannot end up in a pod spec, a shell history or `ps`.
-import { defineConfig, field, mergeSpecs, z } from '@vaultkeeper/runtime';
+import { ConfigError, defineConfig, field, mergeSpecs, z } from '@vaultkeeper/runtime';
 import { KV_RECORDS } from '@vaultkeeper/records';
 import { vaultConfig } from '@vaultkeeper/vault';
 
@@ -71,13 +71,13 @@ export const rotationConfig = defineConfig({
         path: kvPath('a KV path such as vaultkeeper/oidc-rotation/oidc').optional(),
         /**
          * The lease of a run's claim on the record, renewed every third of it while the run
-         * lives. A claim whose lease lapsed belongs to a run that is gone (killed, its node lost,
-         * frozen or cut off from Vault) and the next run takes it over at once. Short, so that a
-         * killed run blocks nothing for long; long enough to ride out a Vault leader election.
+         * lives. Unset: 3 × (one Authentik call + one Vault call, each its deadline plus one
+         * request timeout), the least allowed (see leaseSeconds). Short, so that a killed run
+         * blocks nothing for long; long enough that a live run's calls always end inside it.
          */
-        lockTtlSeconds: field.seconds(1).default(60),
+        lockTtlSeconds: field.seconds(1).optional(),
       })
-      .default({ lockTtlSeconds: 60 }),
+      .default({}),
     churn: z
       .strictObject({
         /** Changes of the secret made outside this job within this window are counted... */
@@ -102,7 +102,7 @@ export const rotationConfig = defineConfig({
     OIDC_ROTATION_REDIRECT_URI: { path: 'oidc.redirectUri', doc: "redirect_uri for the auth_url check (default: the role's first)" },
     OIDC_ROTATION_KV_MOUNT: { path: 'kvMount', doc: 'KV v2 mount of the record and the API token (default secret)' },
     OIDC_ROTATION_RECORD_PATH: { path: 'record.path', doc: 'KV path of the rotation record (default vaultkeeper/oidc-rotation/<mount>)' },
-    OIDC_ROTATION_LOCK_TTL: { path: 'record.lockTtlSeconds', doc: "lease of a run's claim on the record, renewed while it runs (default 60s)" },
+    OIDC_ROTATION_LOCK_TTL: { path: 'record.lockTtlSeconds', doc: "lease of a run's claim on the record, renewed while it runs (default and least: 3 x (Authentik + Vault call deadline and request timeout))" },
     OIDC_ROTATION_CHURN_WINDOW: { path: 'churn.windowSeconds', doc: 'window for counting outside changes of the secret (default 7d)' },
     OIDC_ROTATION_CHURN_THRESHOLD: { path: 'churn.threshold', doc: 'outside changes in the window that trigger a warning (default 2)' },
   },
@@ -114,4 +114,37 @@ export type RotationConfig = z.infer<z.ZodObject<(typeof rotationConfig)['shape'
 
 export function recordPath(cfg: Pick<RotationConfig, 'record' | 'oidc'>): string {
   return cfg.record.path ?? `${KV_RECORDS.oidcRotationFolder}${cfg.oidc.mount}`;
+}
+
+type CallBounds = { callDeadlineSeconds: number; requestTimeoutSeconds: number };
+
+/**
+ * The longest one call can take: its deadline stops new attempts, but the attempt under way
+ * may still run for one request timeout (the retry helper starts no attempt past the deadline,
+ * and each request is bounded by its idle timeout).
+ */
+export function callBoundSeconds(c: CallBounds): number {
+  return c.callDeadlineSeconds + c.requestTimeoutSeconds;
+}
+
+/**
+ * The claim's lease. Before each change outside the record, the holder checks that more of its
+ * lease is left than that call can take (RotationRecordStore.assertHeld), so the lease never
+ * lapses while a live holder is inside a call. With renewals every third, at least two thirds
+ * are left after a healthy renewal: 3 × (both bounds) leaves room for either call and a
+ * renewal that is slow, and a shorter lease would make healthy runs stop half-way.
+ */
+export function leaseSeconds(cfg: { authentik: CallBounds; vault: CallBounds; record: { lockTtlSeconds?: number | undefined } }): number {
+  const least = 3 * (callBoundSeconds(cfg.authentik) + callBoundSeconds(cfg.vault));
+  const set = cfg.record.lockTtlSeconds;
+  if (set === undefined) return least;
+  if (set < least) {
+    throw new ConfigError([
+      {
+        field: 'record.lockTtlSeconds',
+        reason: `must be at least ${least}s: 3 × (authentik.callDeadlineSeconds + authentik.requestTimeoutSeconds + vault.callDeadlineSeconds + vault.requestTimeoutSeconds), so that a live run's call always ends inside its lease`,
+      },
+    ]);
+  }
+  return set;
 }

@@ -1,7 +1,7 @@
 import { JobFailure, registerSecret, type JobDefinition, type JobResult } from '@vaultkeeper/runtime';
 import { connectVault } from '@vaultkeeper/vault';
 import { connectAuthentik } from './authentik-connection.ts';
-import { jobConfig, recordPath } from './config.ts';
+import { callBoundSeconds, jobConfig, leaseSeconds, recordPath } from './config.ts';
 import { authentikFromDiscoveryUrl, readOidcConfig } from './oidc-config.ts';
 import { locateProvider, loginCheckTarget, preflightProblems } from './preflight.ts';
 import { recoverPending } from './recover.ts';
@@ -38,6 +38,8 @@ environment.`,
   async run(ctx): Promise<JobResult> {
     const cfg = ctx.config;
     const mount = cfg.oidc.mount;
+    // Checked before anything is touched: a lease too short for the calls is a config error (exit 2).
+    const lease = leaseSeconds(cfg);
     const vault = await connectVault(cfg.vault, ctx);
     // OpenBao's standbys answer reads from their own, possibly lagging, copy (standby reads are
     // on by default with Raft: openbao.org/docs/concepts/consistency). The record's version for
@@ -103,6 +105,8 @@ environment.`,
       provider,
       application,
       loginCheck: target,
+      leaseSeconds: lease,
+      callSeconds: { authentik: callBoundSeconds(cfg.authentik), vault: callBoundSeconds(cfg.vault) },
       summary: { mode: ctx.command, mount, application, provider: provider.pk, record: store.displayPath },
     };
     ctx.log.info({ provider: provider.pk, application, mount, authentik: authentikUrl, record: store.displayPath }, 'preflight passed');

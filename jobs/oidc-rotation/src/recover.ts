@@ -42,7 +42,7 @@ export async function recoverPending(
   if ('skipped' in claimed) return { outcome, result: claimed.skipped, skipped: true };
   let configBefore;
   try {
-    rc.store.assertHeld();
+    rc.store.assertHeld(rc.callSeconds.vault);
     configBefore = await writeSecretToVault(rc, secret);
   } catch (err) {
     rc.metrics.observe(claimed.data, false);

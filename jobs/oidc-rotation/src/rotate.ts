@@ -58,7 +58,7 @@ export async function rotate(rc: RunContext, snap: RecordSnapshot): Promise<JobR
   }
 
   // 3. Authentik
-  rc.store.assertHeld();
+  rc.store.assertHeld(rc.callSeconds.authentik);
   try {
     await rc.authentik.setProviderClientSecret(rc.provider.pk, secret);
   } catch (err) {
@@ -88,6 +88,20 @@ export async function rotate(rc: RunContext, snap: RecordSnapshot): Promise<JobR
   rc.log.info({ provider: rc.provider.pk, fingerprint: fp(pendingFp) }, 'Authentik holds the new secret; writing it into Vault');
 
   // 4. Vault
+  try {
+    // A lease that could lapse during the write would let another run finish (and even rotate
+    // again) under it, and this late write would then put an older secret into Vault.
+    rc.store.assertHeld(rc.callSeconds.vault);
+  } catch (err) {
+    rc.metrics.observe(state.data, false);
+    throw new JobFailure("this run's claim on the rotation record may lapse before a Vault write ends; Authentik holds the new secret, Vault's config was not touched", {
+      cause: errorDetail(err),
+      authentik: `new secret (${fp(pendingFp)})`,
+      vaultConfig: `untouched (${fp(record?.current?.fingerprint)})`,
+      record: `pending ${fp(pendingFp)}`,
+      next: `the next run writes the new secret into Vault from ${rc.store.displayPath} and completes the rotation`,
+    });
+  }
   try {
     await writeConfig(rc, configBefore, secret);
   } catch (err) {
@@ -125,6 +139,9 @@ async function afterFailedVaultWrite(
   }
   rc.log.error({ cause: errorDetail(err) }, 'Vault refused the new OIDC config; putting the previous secret back on Authentik');
   try {
+    // Without the lease for a whole call, another run may already be writing Authentik's new
+    // secret into Vault: putting the old one back under it would break logins again.
+    rc.store.assertHeld(rc.callSeconds.authentik);
     await rc.authentik.setProviderClientSecret(rc.provider.pk, authentikBefore.secret);
   } catch (rollbackErr) {
     rc.metrics.observe(state.data, false);

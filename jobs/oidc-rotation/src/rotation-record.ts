@@ -5,6 +5,7 @@
 // runs cannot interleave: the second one's write fails and it backs off.
 // (KV v2: POST <mount>/data/<path> with options.cas = current version; 0 = only if absent.)
 import { randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import { JobFailure, registerSecret, z, type Logger } from '@vaultkeeper/runtime';
 import { VaultError, VaultUnreachableError, type VaultClient } from '@vaultkeeper/vault';
 
@@ -40,7 +41,13 @@ export const recordSchema = z.object({
       runId: z.string(),
     })
     .nullable(),
-  lock: z.object({ holder: z.string(), acquiredAt: z.string(), expiresAt: z.string() }).nullable(),
+  /**
+   * The claim. Whether it lapsed is judged by Vault's clock alone: the version's created_time
+   * plus leaseSeconds against Vault's time now. acquiredAt/expiresAt are the holder's clock,
+   * for people reading the record; records written before leaseSeconds existed are judged with
+   * the reader's own lease.
+   */
+  lock: z.object({ holder: z.string(), acquiredAt: z.string(), expiresAt: z.string(), leaseSeconds: z.number().int().positive().optional() }).nullable(),
   /** The last change this job made to Vault's config. */
   lastChange: z.object({ mode: z.enum(['rotate', 'sync', 'recover']), at: z.string() }).nullable(),
   /** When sync found Authentik's secret changed by someone else (newest last, pruned to the churn window). */
@@ -54,13 +61,18 @@ export interface RecordSnapshot {
   /** KV version the data came from; 0 when there is no record yet. */
   version: number;
   data: RotationRecord | undefined;
+  /** When Vault wrote that version (its created_time, Vault's clock, ms since the epoch). */
+  writtenAt?: number;
 }
+
+type Lock = NonNullable<RotationRecord['lock']>;
 
 const kvRead = z.object({
   data: z.unknown(),
-  metadata: z.looseObject({ version: z.number().int() }),
+  metadata: z.looseObject({ version: z.number().int(), created_time: z.string() }),
 });
 const kvWritten = z.looseObject({ version: z.number().int() });
+const health = z.looseObject({ server_time_utc: z.number().int() });
 
 /** Another run holds the record (or just wrote it): this run must not change anything. */
 export class RecordBusyError extends Error {
@@ -68,9 +80,17 @@ export class RecordBusyError extends Error {
   constructor(
     message: string,
     /** The other run's claim, when it is a live claim that stopped this run. */
-    readonly lock?: { holder: string; acquiredAt: string; expiresAt: string },
+    readonly lock?: Lock,
   ) {
     super(message);
+  }
+}
+
+/** A check-and-set failed because this run's own unanswered write had landed; the store now stands on it. */
+export class OwnWriteLandedError extends Error {
+  override readonly name = 'OwnWriteLandedError';
+  constructor(path: string) {
+    super(`an earlier write of this run to the rotation record ${path} landed although its answer was lost`);
   }
 }
 
@@ -81,6 +101,14 @@ export class RotationRecordStore {
   private last: { version: number; data: RotationRecord } | undefined;
   /** The claim's lease length, set when this run claims the record. */
   private leaseSeconds = 0;
+  /**
+   * Until when (performance.now(), this process's monotonic clock) the claim surely holds in
+   * Vault's eyes: the lease counted from the moment the write that set it was sent, which is
+   * before Vault stamped its created_time. Only a duration is measured here, so no clock skew.
+   */
+  private heldUntil = 0;
+  /** A write of this run that got no answer: if it turns up in the record, it landed then. */
+  private unanswered: { writeId: string; sentAt: number } | undefined;
   private renewTimer: NodeJS.Timeout | undefined;
   /** Writes of this run one after the other: a renewal and a step's write must not race for one version. */
   private queue: Promise<unknown> = Promise.resolve();
@@ -122,7 +150,7 @@ export class RotationRecordStore {
     for (const s of [parsed.data.current?.secret, parsed.data.previous?.secret, parsed.data.pending?.secret, parsed.data.pending?.authentikBefore?.secret]) {
       registerSecret(s);
     }
-    return { version: res.metadata.version, data: parsed.data };
+    return { version: res.metadata.version, data: parsed.data, writtenAt: Date.parse(res.metadata.created_time) };
   }
 
   /**
@@ -141,24 +169,39 @@ export class RotationRecordStore {
   /**
    * Claims the record for this run (check-and-set on the version read) with a lease of
    * `leaseSeconds`, renewed every third of it while the run lives. Refuses while another run's
-   * lease has not lapsed; a lapsed one belongs to a run that is gone (killed, frozen, cut off
-   * from Vault) and is taken over at once.
+   * lease has not lapsed. Lapsed means, on Vault's clock alone, that the version carrying the
+   * claim is older than its lease: its holder has not renewed for a whole lease, and (see
+   * assertHeld) it is inside no call that could still change Authentik or Vault. It may be
+   * killed, or frozen and about to find out that it lost the claim; either way it changes
+   * nothing more. The check-and-set makes sure the version is still the one judged.
    */
   async acquire(snap: RecordSnapshot, initial: Omit<RotationRecord, 'writeId' | 'lock'>, leaseSeconds: number, now = new Date()): Promise<{ version: number; data: RotationRecord }> {
     const lock = snap.data?.lock;
-    if (lock && lock.holder !== this.runId && Date.parse(lock.expiresAt) > now.getTime()) {
-      throw new RecordBusyError(`another run (${lock.holder}) holds the rotation record since ${lock.acquiredAt}, its lease renewed until ${lock.expiresAt}`, lock);
+    if (lock && lock.holder !== this.runId) {
+      const vaultNow = await this.vaultTime();
+      const lease = (lock.leaseSeconds ?? leaseSeconds) * 1000;
+      if (snap.writtenAt === undefined || Number.isNaN(snap.writtenAt) || vaultNow - snap.writtenAt <= lease) {
+        throw new RecordBusyError(`another run (${lock.holder}) holds the rotation record since ${lock.acquiredAt}, its lease renewed until ${lock.expiresAt}`, lock);
+      }
     }
     const base = snap.data ?? { ...initial, lock: null, writeId: '' };
     const { writeId: _previousWrite, ...rest } = base;
-    const lease = { holder: this.runId, acquiredAt: now.toISOString(), expiresAt: new Date(now.getTime() + leaseSeconds * 1000).toISOString() };
-    const claimed = await this.serially(() => this.casWrite(snap.version, { ...rest, lock: lease }));
+    const claim: Lock = { holder: this.runId, acquiredAt: now.toISOString(), expiresAt: new Date(now.getTime() + leaseSeconds * 1000).toISOString(), leaseSeconds };
     this.leaseSeconds = leaseSeconds;
+    const claimed = await this.serially(() => this.casWrite(snap.version, { ...rest, lock: claim }));
     this.stopRenewing();
-    this.renewTimer = setInterval(() => void this.renew(), (leaseSeconds * 1000) / 3);
+    this.renewTimer = setInterval(() => void this.renewNow(), (leaseSeconds * 1000) / 3);
     // A renewal is no reason to keep the process alive.
     this.renewTimer.unref();
     return claimed;
+  }
+
+  /** Vault's time now (sys/health, answered by the active node this job talks to; whole seconds, rounded down, so a lease looks lapsed no sooner). */
+  private async vaultTime(): Promise<number> {
+    const res = await this.vault.call('sys/health', { ...(this.signal ? { signal: this.signal } : {}), acceptStatus: [429, 472, 473, 501, 503] });
+    const parsed = health.safeParse(res.body);
+    if (!parsed.success) throw new JobFailure("Vault's sys/health did not say its time (server_time_utc): cannot tell whether another run's claim lapsed");
+    return parsed.data.server_time_utc * 1000;
   }
 
   /**
@@ -168,28 +211,42 @@ export class RotationRecordStore {
   async releaseIfHeld(): Promise<boolean> {
     this.stopRenewing();
     return this.serially(async () => {
-      const last = this.last;
-      if (!last || last.data.lock?.holder !== this.runId) return false;
-      const { writeId: _w, ...rest } = last.data;
-      await this.casWrite(last.version, { ...rest, lock: null }, AbortSignal.timeout(10_000));
-      return true;
+      const signal = AbortSignal.timeout(10_000);
+      for (let attempt = 0; ; attempt++) {
+        const last = this.last;
+        if (!last || last.data.lock?.holder !== this.runId) return false;
+        const { writeId: _w, ...rest } = last.data;
+        try {
+          await this.casWrite(last.version, { ...rest, lock: null }, signal);
+          return true;
+        } catch (err) {
+          // Our lost write landed: release on top of it instead.
+          if (!(err instanceof OwnWriteLandedError) || attempt > 0) throw err;
+        }
+      }
     });
   }
 
   /**
-   * Throws unless this run's lease has more than a third of its length left: a renewal failed
-   * (twice, with renewals every third), and another run may take over while a change that
-   * follows is under way. Called before every change outside the record.
+   * Throws unless more of this run's lease is left than the call that follows can take
+   * (`callSeconds`, its deadline plus one request timeout): then the lease cannot lapse, and no
+   * other run take over, while this run is inside that call. Called before every change outside
+   * the record. Renewals keep the lease long; when they fail (Vault unreachable), this is what
+   * stops the run before a change that another run might undo.
    */
-  assertHeld(now = Date.now()): void {
+  assertHeld(callSeconds: number, now = performance.now()): void {
     const lock = this.last?.data.lock;
     if (lock?.holder !== this.runId) throw new RecordBusyError('this run does not hold the rotation record');
-    if (Date.parse(lock.expiresAt) - now <= (this.leaseSeconds * 1000) / 3) {
-      throw new RecordBusyError(`this run could not renew its claim on the rotation record (lease until ${lock.expiresAt}); stopping before another change`);
+    const left = this.heldUntil - now;
+    if (left <= callSeconds * 1000) {
+      throw new RecordBusyError(
+        `this run could not renew its claim on the rotation record: ${Math.max(0, Math.floor(left / 1000))}s of its lease left, less than the ${callSeconds}s the next call may take; stopping before another change`,
+      );
     }
   }
 
-  private async renew(): Promise<void> {
+  /** One renewal of the lease now (the timer calls it every third of the lease). */
+  async renewNow(): Promise<void> {
     await this.serially(async () => {
       const last = this.last;
       if (!last || last.data.lock?.holder !== this.runId || this.signal?.aborted) return this.stopRenewing();
@@ -198,6 +255,9 @@ export class RotationRecordStore {
       try {
         await this.casWrite(last.version, { ...rest, lock: { ...last.data.lock, expiresAt } });
       } catch (err) {
+        // The version moved on by our own lost write (a renewal whose answer never came): the
+        // claim is still ours, renewed when that write was sent; the next tick builds on it.
+        if (err instanceof OwnWriteLandedError) return;
         // Lost to another run (it saw the lease lapse): this run must change nothing more, and
         // assertHeld says so. Anything else is tried again at the next tick.
         if (err instanceof RecordBusyError) this.stopRenewing();
@@ -217,25 +277,45 @@ export class RotationRecordStore {
     return run;
   }
 
-  /** One check-and-set write. A write that got no answer is looked up again: if our writeId is there it landed. */
+  /**
+   * One check-and-set write. A write that got no answer is looked up again: if our writeId is
+   * there it landed. So is one whose version moved on: that may be our own earlier write whose
+   * answer was lost (and whose look-up failed too), not another run.
+   */
   private async casWrite(version: number, data: Omit<RotationRecord, 'writeId'>, signalOverride?: AbortSignal): Promise<{ version: number; data: RotationRecord }> {
     const full: RotationRecord = { ...data, writeId: randomUUID() };
     const signal = signalOverride ?? this.signal;
+    const sentAt = performance.now();
     try {
       const res = await this.vault.write(this.dataPath, { options: { cas: version }, data: full }, kvWritten, signal ? { signal } : {});
       if (!res) throw new JobFailure(`writing the rotation record ${this.dataPath} returned no version`);
-      this.last = { version: res.version, data: full };
-      return this.last;
+      return this.landed(res.version, full, sentAt);
     } catch (err) {
       if (isCasMismatch(err)) {
-        throw new RecordBusyError(`the rotation record ${this.dataPath} changed since this run read it (version ${version}): another run is at work`);
+        const now = await this.read().catch(() => undefined);
+        const ours = this.unanswered;
+        if (now?.data && ours && now.data.writeId === ours.writeId) {
+          // Our unanswered write landed and is the latest version: adopt it. `data` was made
+          // from the version before it, so it is not written over it; the caller decides.
+          this.landed(now.version, now.data, ours.sentAt);
+          throw new OwnWriteLandedError(this.dataPath);
+        }
+        throw new RecordBusyError(`the rotation record ${this.dataPath} changed since this run read it (version ${version}): another run is at work`, now?.data?.lock ?? undefined);
       }
       if (err instanceof VaultUnreachableError) {
+        this.unanswered = { writeId: full.writeId, sentAt };
         const now = await this.read().catch(() => undefined);
-        if (now?.data?.writeId === full.writeId) return (this.last = { version: now.version, data: full });
+        if (now?.data?.writeId === full.writeId) return this.landed(now.version, full, sentAt);
       }
       throw err;
     }
+  }
+
+  private landed(version: number, data: RotationRecord, sentAt: number): { version: number; data: RotationRecord } {
+    this.last = { version, data };
+    this.unanswered = undefined;
+    if (data.lock?.holder === this.runId) this.heldUntil = sentAt + this.leaseSeconds * 1000;
+    return this.last;
   }
 }
 

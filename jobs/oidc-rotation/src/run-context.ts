@@ -21,6 +21,10 @@ export interface RunContext {
   provider: OAuth2Provider;
   application: string;
   loginCheck: { role: string; redirectUri: string };
+  /** The claim's lease (config.ts leaseSeconds). */
+  leaseSeconds: number;
+  /** The longest one Authentik call and one Vault call can take (config.ts callBoundSeconds): what assertHeld needs left. */
+  callSeconds: { authentik: number; vault: number };
   /** Facts for the summary line, filled in as the run goes. */
   summary: Record<string, unknown>;
 }
@@ -36,7 +40,7 @@ export async function claimRecord(
   body: Omit<RotationRecord, 'writeId' | 'lock'>,
 ): Promise<{ version: number; data: RotationRecord } | { skipped: JobResult }> {
   try {
-    return await rc.store.acquire(snap.data ? { version: snap.version, data: { ...snap.data, ...body } } : snap, body, rc.cfg.record.lockTtlSeconds);
+    return await rc.store.acquire(snap.data ? { ...snap, data: { ...snap.data, ...body } } : snap, body, rc.leaseSeconds);
   } catch (err) {
     if (!(err instanceof RecordBusyError)) throw err;
     const pending = snap.data?.pending;
@@ -53,7 +57,7 @@ export async function claimRecord(
           pending: { mode: pending.mode, startedAt: pending.startedAt, runId: pending.runId },
           ...(lock ? { holder: lock.holder, since: lock.acquiredAt, until: lock.expiresAt } : {}),
           next: lock
-            ? `if that run is gone, its lease lapses at ${lock.expiresAt} and the next run takes over and finishes the change`
+            ? `if that run is gone, its lease lapses once it was not renewed for ${lock.leaseSeconds ?? rc.leaseSeconds}s on Vault's clock (about ${lock.expiresAt} on the holder's), and the next run takes over and finishes the change`
             : 'the next run finishes the change',
         },
       );

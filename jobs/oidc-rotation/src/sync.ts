@@ -59,7 +59,7 @@ export async function sync(rc: RunContext, snap: RecordSnapshot): Promise<JobRes
 
   let configBefore;
   try {
-    rc.store.assertHeld();
+    rc.store.assertHeld(rc.callSeconds.vault);
     configBefore = await writeSecretToVault(rc, authentik.secret);
   } catch (err) {
     rc.metrics.observe(claimed.data, false);

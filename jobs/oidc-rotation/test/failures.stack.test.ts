@@ -24,7 +24,14 @@ import {
   runRotationJob,
   signalJob,
   type Testbed,
+  waitForLapse,
 } from './testbed.ts';
+
+/**
+ * The shortest lease the config allows (3 × (1 s + 1 s + 2 s + 2 s)) for the killed runs, so
+ * that the test does not wait the default 570 s for it to lapse.
+ */
+const SHORT_LEASE = { AUTHENTIK_CALL_DEADLINE: '1s', AUTHENTIK_REQUEST_TIMEOUT: '1s', VAULT_CALL_DEADLINE: '2s', VAULT_REQUEST_TIMEOUT: '2s', OIDC_ROTATION_LOCK_TTL: '18s' };
 
 let tb: Testbed;
 let adopted: string;
@@ -129,7 +136,7 @@ describe('never half-done', () => {
     // after the write-ahead and before Authentik took anything.
     await injectFailure({ method: 'PATCH', path: providerPath(), status: 0, times: 1, delayMs: 3000 });
     const run = await runRotationJob(tb, ['rotate'], {
-      env: { OIDC_ROTATION_LOCK_TTL: '2s' },
+      env: SHORT_LEASE,
       onLine: (line, child) => {
         if (line.includes('new secret stored in the rotation record')) signalJob(child, 'SIGKILL');
       },
@@ -140,7 +147,7 @@ describe('never half-done', () => {
     expect(await authentikSecret(tb.providerPk)).toBe(adopted);
     expect((await login(tb)).ok, 'nothing changed on either side').toBe(true);
 
-    await new Promise((r) => setTimeout(r, Math.max(0, Date.parse(rec!.data.lock!.expiresAt) - Date.now()) + 200));
+    await waitForLapse(tb);
     const next = await runRotationJob(tb, ['rotate']);
     expect(next.code, next.all).toBe(0);
     expect(next.summary).toMatchObject({ changed: true, recovered: true, pending: { mode: 'rotate', outcome: 'abandoned' } });
@@ -157,7 +164,7 @@ describe('never half-done', () => {
     // Authentik already has the new secret and Vault does not.
     await failVaultsNextConfigWrite({ status: 0, delayMs: 4000 });
     const run = await runRotationJob(tb, ['rotate'], {
-      env: { OIDC_ROTATION_LOCK_TTL: '3s' },
+      env: SHORT_LEASE,
       onLine: (line, child) => {
         if (line.includes('Authentik holds the new secret')) signalJob(child, 'SIGKILL');
       },
@@ -187,8 +194,7 @@ describe('never half-done', () => {
     expect(await pushedGauge('last_success_timestamp_seconds'), 'a stuck run is no success').toBe(successBefore);
 
     // The dead run renews its lease no more: once it lapsed, the next run takes over at once.
-    const lapses = Date.parse((await readRecord(tb))!.data.lock!.expiresAt);
-    await new Promise((r) => setTimeout(r, Math.max(0, lapses - Date.now()) + 200));
+    await waitForLapse(tb);
     const next = await runRotationJob(tb, ['rotate']);
     expect(next.code, next.all).toBe(0);
     expect(next.summary).toMatchObject({ changed: true, pending: { mode: 'rotate', outcome: 'completed' } });

@@ -1,7 +1,7 @@
 import type { Application, OAuth2Provider } from '@vaultkeeper/authentik';
 import { loadConfig, mergeSpecs, commonConfig } from '@vaultkeeper/runtime';
 import { describe, expect, it } from 'vitest';
-import { jobConfig, recordPath } from '../src/config.ts';
+import { jobConfig, leaseSeconds, recordPath } from '../src/config.ts';
 import { fingerprint, newFingerprintKey } from '../src/fingerprint.ts';
 import { oidcConfigSchema } from '../src/oidc-config.ts';
 import { preflightProblems, type PreflightInput } from '../src/preflight.ts';
@@ -138,7 +138,9 @@ describe('config', () => {
     expect(cfg.oidc.mount).toBe('oidc');
     expect(cfg.kvMount).toBe('secret');
     expect(cfg.authentik.apiTokenPath).toBe('vaultkeeper/authentik/api-token');
-    expect(cfg.record.lockTtlSeconds).toBe(60);
+    expect(cfg.record.lockTtlSeconds).toBeUndefined();
+    // 3 × (Authentik 60 s + 10 s, Vault 90 s + 30 s)
+    expect(leaseSeconds(cfg)).toBe(570);
     expect(recordPath(cfg)).toBe('vaultkeeper/oidc-rotation/oidc');
     expect(recordPath(load({ OIDC_ROTATION_MOUNT: 'people' }))).toBe('vaultkeeper/oidc-rotation/people');
   });
@@ -155,6 +157,15 @@ describe('config', () => {
     expect(cfg.authentik).toMatchObject({ url: 'https://auth.example.com', application: 'vault', providerId: 12 });
     expect(cfg.record).toEqual({ path: 'ops/oidc', lockTtlSeconds: 300 });
     expect(cfg.churn.windowSeconds).toBe(3 * 86400);
+  });
+
+  it('refuses a lease shorter than 3 × the longest Authentik and Vault calls, naming the field (exit 2)', () => {
+    expect(() => leaseSeconds(load({ OIDC_ROTATION_LOCK_TTL: '5m' }))).toThrow(/record\.lockTtlSeconds.*at least 570s/);
+    expect(() => leaseSeconds(load({ OIDC_ROTATION_LOCK_TTL: '5m' }))).toThrow(expect.objectContaining({ name: 'ConfigError' }));
+    expect(leaseSeconds(load({ OIDC_ROTATION_LOCK_TTL: '10m' }))).toBe(600);
+    const short = { AUTHENTIK_CALL_DEADLINE: '1s', AUTHENTIK_REQUEST_TIMEOUT: '1s', VAULT_CALL_DEADLINE: '2s', VAULT_REQUEST_TIMEOUT: '2s' };
+    expect(leaseSeconds(load(short))).toBe(18);
+    expect(() => leaseSeconds(load({ ...short, OIDC_ROTATION_LOCK_TTL: '17s' }))).toThrow(/record\.lockTtlSeconds/);
   });
 
   it('has no variable that could carry the Authentik API token', () => {

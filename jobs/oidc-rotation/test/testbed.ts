@@ -207,6 +207,28 @@ export async function readRecord(tb: Testbed): Promise<RecordView | undefined> {
   }
 }
 
+/**
+ * Waits until the record's claim has lapsed as the job judges it: on Vault's clock, the
+ * version's created_time plus the claim's leaseSeconds has passed (sys/health's time).
+ */
+export async function waitForLapse(tb: Testbed, limitMs = 120_000): Promise<void> {
+  const vault = await rootVault();
+  try {
+    const end = Date.now() + limitMs;
+    for (;;) {
+      const res = (await vault.read(`secret/data/${tb.recordPath}`)) as { data: { lock: { leaseSeconds?: number } | null }; metadata: { created_time: string } };
+      if (!res.data.lock) return;
+      const lapse = Date.parse(res.metadata.created_time) + (res.data.lock.leaseSeconds ?? 0) * 1000;
+      const health = await vault.call('sys/health', { acceptStatus: [429, 472, 473, 501, 503] });
+      if ((health.body as { server_time_utc: number }).server_time_utc * 1000 > lapse) return;
+      if (Date.now() > end) throw new Error('the claim on the rotation record did not lapse');
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  } finally {
+    vault.close();
+  }
+}
+
 export async function readConfig(tb: Testbed): Promise<Record<string, unknown>> {
   const vault = await rootVault();
   try {
