@@ -125,14 +125,17 @@ interface Rule {
  * A kubeconfig for the sweep's service account with exactly the RBAC rules the chart grants it
  * (helm/vaultkeeper/values.yaml), bound by RoleBindings in the given namespaces only, plus
  * `extraRules`. Proves the job works with what the chart gives it and nothing more.
+ * `serviceAccount`: a Kubernetes identity of its own (created here, removed by cleanup), for a
+ * role that must lack a cluster-wide rule: RBAC is the union of every binding of an account, and
+ * the tests bind the chart's service account cluster-wide too.
  */
 export async function sweepKubeconfig(
   namespaces: string[],
   roleName: string,
-  opts: { remediation: boolean; extraRules?: unknown[]; withoutResources?: string[] },
+  opts: { remediation: boolean; extraRules?: unknown[]; withoutResources?: string[]; serviceAccount?: string },
 ): Promise<{ kubeconfig: string; cleanup: () => Promise<void> }> {
   const stack = readStack();
-  const { rbac } = adminKube();
+  const { rbac, core } = adminKube();
   const values = parseYaml(readFileSync(join(REPO_ROOT, 'helm/vaultkeeper/values.yaml'), 'utf8')) as {
     jobs: Record<string, { rbac: { rules: Rule[]; clusterRules?: Rule[]; remediationRules: Rule[] } }>;
   };
@@ -142,7 +145,8 @@ export async function sweepKubeconfig(
     rules.map((r) => ({ ...r, resources: r.resources.filter((x) => !(opts.withoutResources ?? []).includes(x)) })).filter((r) => r.resources.length > 0);
   const rules = without([...chart.rules, ...(opts.remediation ? chart.remediationRules : []), ...((opts.extraRules ?? []) as Rule[])]);
   const clusterRules = without(chart.clusterRules ?? []);
-  const sa = stack.kube.serviceAccounts['secret-sweep'] ?? 'vaultkeeper-secret-sweep';
+  const sa = opts.serviceAccount ?? stack.kube.serviceAccounts['secret-sweep'] ?? 'vaultkeeper-secret-sweep';
+  if (opts.serviceAccount) await core.createNamespacedServiceAccount({ namespace: stack.kube.namespace, body: { metadata: { name: sa } } });
   const subjects = [{ kind: 'ServiceAccount', name: sa, namespace: stack.kube.namespace }];
   await rbac.createClusterRole({ body: { metadata: { name: roleName }, rules: rules as never } });
   // Cluster-scoped kinds (StorageClasses, ClusterIssuers) only a ClusterRoleBinding can grant, as the chart does.
@@ -184,6 +188,7 @@ export async function sweepKubeconfig(
       await rbac.deleteClusterRole({ name: roleName }).catch(() => undefined);
       await rbac.deleteClusterRoleBinding({ name: `${roleName}-cluster` }).catch(() => undefined);
       await rbac.deleteClusterRole({ name: `${roleName}-cluster` }).catch(() => undefined);
+      if (opts.serviceAccount) await core.deleteNamespacedServiceAccount({ namespace: stack.kube.namespace, name: sa }).catch(() => undefined);
     },
   };
 }

@@ -26,6 +26,8 @@ const nsR = `${prefix}-r`;
 // Not swept: its Ingresses and Gateways name Secrets of `ns` (ingress-nginx `ns/name`
 // annotations, Gateway certificateRefs with a namespace).
 const nsI = `${prefix}-infra`;
+// Swept by an account whose role lacks the cluster-wide `list ingresses`: nothing may be deleted.
+const nsN = `${prefix}-n`;
 const kvBase = `sweep-test/${prefix}/`;
 // vaultkeeper's own records: never evidence, even when the sources cover them.
 const ownRecords = [`vaultkeeper/oidc-rotation/sweeptest-${prefix}`, `vaultkeeper/emergency-token/sweeptest-${prefix}/state`];
@@ -66,6 +68,7 @@ const V = {
   ca: planted('ca'),
   xnsCa: planted('xns-ca'),
   xnsGw: planted('xns-gw'),
+  noIngress: planted('no-ingress'),
   // Read since review 20: External Secrets stores, cert-manager Certificates, Istio Gateways,
   // Flux Kustomizations, HelmReleases, notification Providers, ImageRepositories, Gateway backend TLS.
   esoVaultToken: planted('eso-vault-token'),
@@ -144,10 +147,12 @@ beforeAll(async () => {
   await createNamespace(core, ns);
   await createNamespace(core, nsR);
   await createNamespace(core, nsI);
+  await createNamespace(core, nsN);
   cleanups.push(
     () => dropNamespace(core, ns),
     () => dropNamespace(core, nsR),
     () => dropNamespace(core, nsI),
+    () => dropNamespace(core, nsN),
     () => kvPurge(kvBase),
     () => kvPurge(`${backupPath}/`),
     () => kubectl(['delete', 'storageclass', storageClass, '--ignore-not-found']),
@@ -178,6 +183,7 @@ beforeAll(async () => {
     ['ca', { key: V.ca }],
     ['xns-ca', { crt: V.xnsCa }],
     ['xns-gw', { crt: V.xnsGw }],
+    ['no-ingress', { v: V.noIngress }],
     ['eso-vault-token', { v: V.esoVaultToken }],
     ['eso-aws-keys', { v: V.esoAwsKeys }],
     ['eso-ca', { v: V.esoCa }],
@@ -226,6 +232,7 @@ beforeAll(async () => {
     opaque(ns, 'own-records', { token: V.own1, launcher: V.own2 }),
     opaque(nsR, 'refused-scope', { v: V.refused }),
     opaque(ns, 'xns-client-ca', { 'ca.crt': V.xnsCa }),
+    opaque(nsN, 'unused-migrated', { v: V.noIngress }),
   ]);
 
   // The consumers: none of them has a pod (the stack runs no controller-manager, like a
@@ -339,6 +346,22 @@ describe('secret-sweep --delete-migrated on a real cluster', () => {
     expect(entry(first.report, ns, 'xns-client-ca').usedBy?.refs).toContainEqual(
       expect.objectContaining({ kind: 'Ingress', name: `${nsI}/edge-auth`, via: 'annotation nginx.ingress.kubernetes.io/auth-tls-secret' }),
     );
+  });
+
+  it('deletes nothing in a namespaced sweep that may not list Ingresses cluster-wide (one elsewhere may name its Secrets)', async () => {
+    const noIngress = await sweepKubeconfig([nsN], `${prefix}-noing`, { remediation: true, withoutResources: ['ingresses'], serviceAccount: `${prefix}-noing` });
+    cleanups.push(noIngress.cleanup);
+    const { run, report } = await sweep({ KUBECONFIG: noIngress.kubeconfig, SWEEP_NAMESPACES: nsN, SWEEP_KV_MAPPINGS: '' });
+    expect(run.code, run.all).toBe(0);
+    expect(await exists(nsN, 'unused-migrated')).toBe(true);
+    const e = entry(report, nsN, 'unused-migrated');
+    expect(e.vault?.status).toBe('migrated');
+    expect(e.deletable).toBeUndefined();
+    expect(e.usageUnknown).toEqual(['Ingress']);
+    // The cluster-wide list (no namespace), not one of the swept namespace.
+    expect(report.usage.unreadable).toEqual([expect.objectContaining({ kind: 'Ingress', status: 403 })]);
+    expect(report.usage.unreadable[0]).not.toHaveProperty('namespace');
+    expect(report.remediation).toMatchObject({ deleted: 0 });
   });
 
   it('keeps an Argo CD repository Secret by its label', async () => {
