@@ -109,6 +109,31 @@ describe('a delivery that landed without the job knowing', () => {
     expect(findPlantedSecrets(run.all, seen)).toEqual([]);
   });
 
+  it('without s3:ListBucketVersions (a policy from before), a landed PUT whose answer was lost is still taken back: the sink holds the old, working credential', async () => {
+    const s = scenario('no-list-versions');
+    await rotateDirect(s);
+    const old = await readState(s);
+    proxy.faults = { deny: ['ListObjectVersions'], loseAnswer: (op, key) => op === 'PutObject' && key === s.s3Key };
+    proxy.lost.length = 0;
+    proxy.refused.length = 0;
+    let run: JobRun;
+    try {
+      run = await runEmergencyToken(s, ['--force'], { env: { AWS_ENDPOINT_URL: proxy.url } });
+    } finally {
+      proxy.faults = {};
+    }
+    noteAccessors(await readState(s));
+    expect(run.code, run.all).toBe(1);
+    const fresh = createdAccessor(run);
+    expect(proxy.lost.length, 'the PUT reached moto').toBeGreaterThanOrEqual(1);
+    expect(await tokenAlive(fresh)).toBe(false);
+    const after = await versions(s);
+    expect(after.filter((v) => v.accessor === fresh), 'no copy of the revoked credential is left').toEqual([]);
+    expect(after.find((v) => v.isLatest)?.accessor).toBe(old.accessor);
+    expect(await sinkCredentialWorks(s)).toBe(old.accessor);
+    expect(findPlantedSecrets(run.all, seen)).toEqual([]);
+  });
+
   it('SIGTERM while the PUT that landed waits for its answer: the copy is taken back, the old credential stays current', async () => {
     const s = scenario('sigterm-put');
     await rotateDirect(s);

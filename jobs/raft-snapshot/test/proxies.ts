@@ -253,7 +253,7 @@ export class CuttableTcpProxy {
  */
 export interface S3Faults {
   /** Answer these operations with 403 AccessDenied in AWS's XML error shape (an IAM policy without them). */
-  deny?: Array<'ListMultipartUploads' | 'AbortMultipartUpload'>;
+  deny?: Array<'ListMultipartUploads' | 'AbortMultipartUpload' | 'ListObjectVersions'>;
   /** Runs before a HeadObject is forwarded (e.g. the test deletes the object: a lifecycle rule between LIST and HEAD). */
   beforeHead?: (key: string) => Promise<void> | void;
   /** Keys a DeleteObjects must not delete: they come back as per-key AccessDenied errors; the rest is deleted by moto. */
@@ -299,6 +299,7 @@ export class S3FaultProxy {
     const q = url.searchParams;
     const op =
       req.method === 'GET' && q.has('uploads') && !key ? 'ListMultipartUploads'
+      : req.method === 'GET' && q.has('versions') && !key ? 'ListObjectVersions'
       : req.method === 'DELETE' && q.has('uploadId') ? 'AbortMultipartUpload'
       : req.method === 'POST' && q.has('uploads') ? 'CreateMultipartUpload'
       : req.method === 'POST' && q.has('delete') && !key ? 'DeleteObjects'
@@ -312,7 +313,7 @@ export class S3FaultProxy {
       this.writes.push({ op, key, sse });
       if (f.requireKms && sse !== 'aws:kms') return this.accessDenied(res, op, key);
     }
-    if ((op === 'ListMultipartUploads' || op === 'AbortMultipartUpload') && f.deny?.includes(op)) return this.accessDenied(res, op, key);
+    if ((op === 'ListMultipartUploads' || op === 'AbortMultipartUpload' || op === 'ListObjectVersions') && f.deny?.includes(op)) return this.accessDenied(res, op, key);
     if (op === 'HeadObject' && f.beforeHead) await f.beforeHead(key);
     if (op === 'DeleteObjects' && f.refuseDelete) return this.deleteWithRefusals(req, res, body, f.refuseDelete);
     const up = await this.forward(req, body);

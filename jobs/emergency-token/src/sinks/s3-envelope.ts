@@ -4,7 +4,6 @@ import {
   GetBucketVersioningCommand,
   GetObjectCommand,
   HeadObjectCommand,
-  ListObjectVersionsCommand,
   PutObjectCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
@@ -43,6 +42,8 @@ export function envelopeOwner(expected: S3EnvelopeSettings['encryptionContext'],
 /** An envelope's owner for a message: context values are names and ids, never secrets. */
 const ownerOf = (c: Record<string, string>) => (c.clusterId ? `cluster id ${c.clusterId} (label ${c.cluster})` : `cluster label ${c.cluster ?? '(none)'}, no cluster id`);
 
+/** Copies of one delivery undo takes back at most (the PUT and the SDK's retries of it). */
+const MAX_COPIES = 20;
 const MAX_OBJECT_BYTES = 64 * 1024;
 
 /**
@@ -154,29 +155,29 @@ export class S3EnvelopeSink implements CredentialSink {
   }
 
   async undo(credential: Pick<BreakGlassCredential, 'accessor'>, signal?: AbortSignal): Promise<number> {
-    // S3 lists the versions of a key newest first. Every version from the newest down that
-    // carries this credential's accessor (user metadata, set by deliver) is ours: the delivery's,
-    // an unanswered PUT's, an SDK retry's. Deleting a version removes it for good (no delete
-    // marker) and the one before becomes current. The first version of another credential ends
-    // the walk: what lies below it is history. Needs s3:ListBucketVersions on the bucket,
-    // s3:GetObjectVersion and s3:DeleteObjectVersion on the key.
+    // The current version of the key, while it carries this credential's accessor (user
+    // metadata, set by deliver), is ours: the delivery's, an unanswered PUT's, an SDK retry's.
+    // Deleting a version removes it for good (no delete marker) and the one before becomes
+    // current, so the walk takes them newest first and stops at the first version of another
+    // credential: what lies below it is history. Asking for the current version (HeadObject,
+    // s3:GetObject) rather than listing the versions needs no s3:ListBucketVersions, which
+    // policies from before this job undid deliveries this way do not grant; it also finds a
+    // copy whose PUT answer (and so its version id) was lost. Needs s3:DeleteObjectVersion.
     const { bucket, key } = this.settings;
-    let taken = 0;
-    let markers: { KeyMarker?: string; VersionIdMarker?: string } = {};
-    for (;;) {
-      const page = await this.step('undo', () =>
-        this.s3.send(new ListObjectVersionsCommand({ Bucket: bucket, Prefix: key, MaxKeys: 20, ...markers }), { abortSignal: signal }),
-      );
-      for (const v of (page.Versions ?? []).filter((v) => v.Key === key && v.VersionId)) {
-        const head = await this.step('undo', () =>
-          this.s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key, VersionId: v.VersionId }), { abortSignal: signal }),
-        );
-        if (head.Metadata?.accessor !== credential.accessor) return taken;
-        await this.step('undo', () => this.s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: key, VersionId: v.VersionId }), { abortSignal: signal }));
-        taken++;
+    for (let taken = 0; ; taken++) {
+      let head;
+      try {
+        head = await this.step('undo', () => this.s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }), { abortSignal: signal }));
+      } catch (err) {
+        // No current version (never delivered, or only a delete marker left): nothing of ours.
+        if (err instanceof SinkError && err.cause instanceof Error && (err.cause.name === 'NotFound' || err.cause.name === 'NoSuchKey')) return taken;
+        throw err;
       }
-      if (!page.IsTruncated || page.NextKeyMarker !== key) return taken;
-      markers = { KeyMarker: page.NextKeyMarker, ...(page.NextVersionIdMarker ? { VersionIdMarker: page.NextVersionIdMarker } : {}) };
+      if (head.Metadata?.accessor !== credential.accessor || !head.VersionId) return taken;
+      // More copies than an SDK's retries make means something else keeps writing them.
+      if (taken >= MAX_COPIES) throw new SinkError(this.name, 'undo', `s3://${bucket}/${key} still holds this credential after ${taken} copies were taken back`);
+      const versionId = head.VersionId;
+      await this.step('undo', () => this.s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: key, VersionId: versionId }), { abortSignal: signal }));
     }
   }
 
