@@ -46,8 +46,9 @@ describe('raft-snapshot against the stack', () => {
     expect(firstKey).toMatch(new RegExp(`^${t.clusterPrefix}${clusterId}/stack-\\d{8}T\\d{6}Z-[a-z0-9]+\\.snap$`));
     expect(await t.snapshots()).toEqual([firstKey]);
     expect(await t.uploads()).toEqual([]);
-    // The snapshot, its record, nothing else (no lock, no staging copy).
-    expect((await t.keys()).sort()).toEqual([firstKey, `${firstKey}.json`]);
+    // The snapshot, its record, the marker of the first format-3 snapshot (records clusterScope),
+    // nothing else (no lock, no staging copy).
+    expect((await t.keys()).sort()).toEqual([firstKey, `${firstKey}.json`, `${t.clusterPrefix}${clusterId}/.format-3-since`].sort());
 
     const head = await t.head(firstKey);
     expect(head.ServerSideEncryption).toBe('aws:kms');
@@ -234,7 +235,7 @@ describe('a versioned bucket (the usual setting for a backup bucket)', () => {
     expect(second.code, second.all).toBe(0);
     expect(second.summary).toMatchObject({ pruned: 1, kept: 1 });
     const [a, b] = [String(first.summary!.key), String(second.summary!.key)];
-    expect((await t4.keys()).sort()).toEqual([b, `${b}.json`].sort());
+    expect((await t4.keys()).sort()).toEqual([b, `${b}.json`, `${await t4.ownPrefix()}.format-3-since`].sort());
     const verify = await t4.run(['verify']);
     expect(verify.code, verify.all).toBe(0);
     expect(verify.summary).toMatchObject({ key: b, verified: true });
@@ -282,6 +283,6 @@ describe('what an earlier run left behind', () => {
     expect(keys).not.toContain(stray);
     expect(await t2.uploads()).toEqual([]);
     expect(keys).toContain(String(run.summary!.key));
-    expect(keys.sort()).toEqual([committed, `${committed}.json`, foreign, String(run.summary!.key), `${String(run.summary!.key)}.json`].sort());
+    expect(keys.sort()).toEqual([committed, `${committed}.json`, foreign, String(run.summary!.key), `${String(run.summary!.key)}.json`, `${await t2.ownPrefix()}.format-3-since`].sort());
   });
 });
