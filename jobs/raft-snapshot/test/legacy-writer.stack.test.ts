@@ -66,15 +66,40 @@ describe('a format-2 writer (another cluster of the same name, not yet upgraded)
     expect(keys).not.toContain(String(first.summary!.key));
     expect(keys).toContain(String(second.summary!.key));
 
-    // The probe judges our snapshots only: with a limit shorter than ours' age but longer than the
-    // other's fresh format-2 snapshot, it must not say ok through theirs.
+    // The probe judges our snapshots only: the other cluster's format-2 snapshot, newer than our
+    // newest (as when our runs fail and theirs go on), must not make our backup look fresh.
+    const theirNewest = await t.putSnapshotLike(new Date(Date.now() + 60_000), 'theirnewest', { legacy: true });
     const probe = await runJobProcess({
       job: 'kms-probe',
       env: { KMS_PROBE_SNAPSHOT_BUCKET: t.bucket, KMS_PROBE_SNAPSHOT_PREFIX: t.prefix, KMS_PROBE_SNAPSHOT_CLUSTER: t.cluster, KMS_PROBE_S3_PATH_STYLE: 'true' },
       timeoutMs: 90_000,
     });
     const check = probe.lines.find((l) => l.check === 'snapshot-age') as { status: string; details?: { key?: string }; notes?: string[] } | undefined;
+    expect(check?.details?.key, probe.all).not.toBe(theirNewest);
     expect(check?.details?.key, probe.all).toBe(String(second.summary!.key));
     expect((check?.notes ?? []).join('\n'), probe.all).toMatch(/version before cluster ids/);
+  });
+});
+
+describe('upgrading alone (nobody else writes format 2 into the folder)', () => {
+  const t = new TestBucket('legacy-alone');
+  afterAll(async () => {
+    await t.clean();
+  });
+
+  it('our own format-2 history is kept on the first run, pruned from the second, with no warning left', async () => {
+    const ourOld = await t.putSnapshotLike(new Date(Date.now() - 5 * day), 'ourold', { legacy: true });
+    const leftover = await t.putSnapshotLike(new Date(Date.now() - 4 * day), 'ourkilled', { legacy: true, record: false });
+    const first = await t.run([], keepOne);
+    expect(first.code, first.all).toBe(0);
+    expect(await t.keys()).toEqual(expect.arrayContaining([ourOld, `${ourOld}.json`, leftover]));
+    const second = await t.run([], keepOne);
+    expect(second.code, second.all).toBe(0);
+    const keys = await t.keys();
+    expect(keys).not.toContain(ourOld);
+    expect(keys).not.toContain(`${ourOld}.json`);
+    expect(keys).not.toContain(leftover);
+    expect(second.summary!.legacyObjectsLeftAlone).toBeUndefined();
+    expect(second.lines.some((l) => String(l.msg).startsWith('format-2 snapshots left alone')), second.all).toBe(false);
   });
 });
