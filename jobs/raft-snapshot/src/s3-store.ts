@@ -12,7 +12,7 @@ import {
   ListMultipartUploadsCommand,
   S3Client,
   S3ServiceException,
-  paginateListObjectsV2,
+  ListObjectsV2Command,
   type ServerSideEncryption,
 } from '@aws-sdk/client-s3';
 import { createS3Client as createAwsS3Client } from '@vaultkeeper/aws';
@@ -22,6 +22,7 @@ import {
   clusterIdsIn,
   clusterScope,
   legacyLockKey,
+  listFolder,
   parseSnapshotKey,
   readMetadata,
   recordKey,
@@ -138,15 +139,8 @@ export async function scanCluster(
   const opts = signal ? [{ abortSignal: signal }] : [];
   const folder = clusterFolder(s3.prefix, cluster);
   // Delimiter '/': the folder's own objects (format 2) and its sub-folders (one per cluster id).
-  const listing = async (prefix: string) => {
-    const objects: Array<{ key: string; size: number; lastModified: Date | undefined }> = [];
-    const folders: string[] = [];
-    for await (const page of paginateListObjectsV2({ client, pageSize: 1000 }, { Bucket: s3.bucket, Prefix: prefix, Delimiter: '/' }, ...opts)) {
-      for (const o of page.Contents ?? []) if (o.Key) objects.push({ key: o.Key, size: o.Size ?? 0, lastModified: o.LastModified });
-      for (const p of page.CommonPrefixes ?? []) if (p.Prefix) folders.push(p.Prefix);
-    }
-    return { objects, folders };
-  };
+  const listing = (prefix: string) =>
+    listFolder((p, token) => client.send(new ListObjectsV2Command({ Bucket: s3.bucket, Prefix: p, Delimiter: '/', ContinuationToken: token, MaxKeys: 1000 }), ...opts), prefix);
   const top = await listing(folder);
   const clusterIds = clusterIdsIn(top.folders, s3.prefix, cluster);
   let scope: Array<{ key: string; size: number; lastModified: Date | undefined }>;

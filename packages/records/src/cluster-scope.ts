@@ -110,3 +110,35 @@ function isLegacyKey(key: string, prefix: string, cluster: string): boolean {
   const parsed = parseSnapshotKey(snap, prefix, cluster);
   return parsed !== undefined && parsed.clusterId === undefined;
 }
+
+/** One ListObjectsV2 page, as the SDK returns it (only the fields read here). */
+export interface ListPage {
+  Contents?: Array<{ Key?: string | undefined; Size?: number | undefined; LastModified?: Date | undefined }> | undefined;
+  CommonPrefixes?: Array<{ Prefix?: string | undefined }> | undefined;
+  IsTruncated?: boolean | undefined;
+  NextContinuationToken?: string | undefined;
+}
+
+/**
+ * A folder listed with Delimiter '/', every page (ListObjectsV2 returns at most 1,000 keys a
+ * page: reading only the first would hide the newest snapshots and stop pruning), or at most
+ * `maxPages`. `page` sends one ListObjectsV2 (Prefix, Delimiter '/', ContinuationToken) with the
+ * caller's client, so this package needs no S3 SDK.
+ */
+export async function listFolder(
+  page: (prefix: string, continuationToken: string | undefined) => Promise<ListPage>,
+  prefix: string,
+  maxPages = Number.POSITIVE_INFINITY,
+): Promise<{ objects: Array<ListedObject & { size: number }>; folders: string[] }> {
+  const objects: Array<ListedObject & { size: number }> = [];
+  const folders: string[] = [];
+  let token: string | undefined;
+  let pages = 0;
+  do {
+    const p = await page(prefix, token);
+    for (const o of p.Contents ?? []) if (o.Key) objects.push({ key: o.Key, size: o.Size ?? 0, lastModified: o.LastModified });
+    for (const f of p.CommonPrefixes ?? []) if (f.Prefix) folders.push(f.Prefix);
+    token = p.IsTruncated ? p.NextContinuationToken : undefined;
+  } while (token && ++pages < maxPages);
+  return { objects, folders };
+}

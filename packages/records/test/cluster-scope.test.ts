@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { clusterScope, mayAbortLegacyUpload, resolveCluster, type ListedObject } from '../src/index.ts';
+import { clusterScope, listFolder, mayAbortLegacyUpload, resolveCluster, type ListedObject } from '../src/index.ts';
 
 const id = '9b68ba8f-55a0-0614-360e-67a59448abb4';
 const other = '0a0a0a0a-1111-2222-3333-444444444444';
@@ -68,5 +68,24 @@ describe('clusterScope: the format-3 marker outlives pruning', () => {
     const marker = { key: `p/vault/${id}/.format-3-since`, lastModified: at('1T00:00:01') };
     const s = scope([...legacy('20251122T000000Z', '2T00:00:01')], [marker, ...own('20251123T000000Z', '3T00:00:01')]);
     expect(s).toMatchObject({ adopt: false, marked: true, since: at('1T00:00:01') });
+  });
+});
+
+describe('listFolder', () => {
+  it('reads every page, or stops after maxPages', async () => {
+    const pages = [
+      { Contents: [{ Key: 'a', Size: 1 }], CommonPrefixes: [{ Prefix: 'f/' }], IsTruncated: true, NextContinuationToken: 't1' },
+      { Contents: [{ Key: 'b' }], IsTruncated: true, NextContinuationToken: 't2' },
+      { Contents: [{ Key: 'c' }], IsTruncated: false },
+    ];
+    const tokens: Array<string | undefined> = [];
+    const page = async (_prefix: string, token: string | undefined) => {
+      tokens.push(token);
+      return pages[tokens.length - 1]!;
+    };
+    expect((await listFolder(page, 'p/')).objects.map((o) => o.key)).toEqual(['a', 'b', 'c']);
+    expect(tokens).toEqual([undefined, 't1', 't2']);
+    tokens.length = 0;
+    expect(await listFolder(page, 'p/', 2)).toMatchObject({ objects: [{ key: 'a', size: 1 }, { key: 'b', size: 0 }], folders: ['f/'] });
   });
 });

@@ -11,7 +11,7 @@
 import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 // The S3 module alone: importing the package's index here would load the S3 SDK at start-up.
 import { createS3Client } from '@vaultkeeper/aws/s3';
-import { clusterFolder, clusterScope, legacyLockKey, parseSnapshotKey, RECORD_SUFFIX, recordKey, resolveCluster } from '@vaultkeeper/records';
+import { clusterFolder, clusterScope, legacyLockKey, listFolder, parseSnapshotKey, RECORD_SUFFIX, recordKey, resolveCluster } from '@vaultkeeper/records';
 import { clusterIdentity, type VaultClient } from '@vaultkeeper/vault';
 import { failed, type CheckOutcome } from '../check.ts';
 import { callSignal, probeClientOptions, type ProbeClientOptions } from '../aws-clients.ts';
@@ -68,21 +68,18 @@ export async function checkSnapshotAge(input: SnapshotAgeInput, signal: AbortSig
   const folder = clusterFolder(input.prefix, input.cluster);
   const own = `${folder}${input.clusterId}/`;
   const where = `s3://${input.bucket}/${own}`;
-  const list = async (prefix: string) => {
-    const objects: Array<{ key: string; modified: number; lastModified: Date }> = [];
-    const folders: string[] = [];
-    let token: string | undefined;
-    let pages = 0;
-    do {
-      const page = await input.s3.send(new ListObjectsV2Command({ Bucket: input.bucket, Prefix: prefix, Delimiter: '/', ContinuationToken: token }), {
-        abortSignal: callSignal(signal, input.callTimeoutSeconds),
-      });
-      for (const o of page.Contents ?? []) if (o.Key && o.LastModified) objects.push({ key: o.Key, modified: o.LastModified.getTime(), lastModified: o.LastModified });
-      for (const p of page.CommonPrefixes ?? []) if (p.Prefix) folders.push(p.Prefix);
-      token = page.IsTruncated ? page.NextContinuationToken : undefined;
-    } while (token && ++pages < (input.maxPages ?? 100));
-    return { objects, folders };
-  };
+  const list = (prefix: string) =>
+    listFolder(
+      (p, token) =>
+        input.s3.send(new ListObjectsV2Command({ Bucket: input.bucket, Prefix: p, Delimiter: '/', ContinuationToken: token }), {
+          abortSignal: callSignal(signal, input.callTimeoutSeconds),
+        }),
+      prefix,
+      input.maxPages ?? 100,
+    ).then(({ objects, folders }) => ({
+      objects: objects.flatMap((o) => (o.lastModified ? [{ ...o, modified: o.lastModified.getTime() }] : [])),
+      folders,
+    }));
   const [top, mine] = await Promise.all([list(folder), list(own)]);
   // The probe never removes anything and reads no object: a listed legacy lock counts as live.
   const legacyLock = top.objects.some((o) => o.key === legacyLockKey(input.prefix, input.cluster)) ? 'live' : 'none';
