@@ -49,6 +49,15 @@ const jobConfig = defineConfig({
          * The context always carries the cluster_id too, whatever the label.
          */
         cluster: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'must be 1-64 letters, digits, dots, dashes or underscores').optional(),
+        /**
+         * The Vault cluster's cluster_id, for when no node can say it (every node sealed, or Vault
+         * unreachable, on the day reveal is needed). It is the <id> in the default key
+         * emergency-token/<id>/breakglass.json. A node that does report a cluster_id must agree.
+         */
+        clusterId: z
+          .string()
+          .regex(/^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/, "must be a cluster_id (a UUID, as sys/health reports it)")
+          .optional(),
         /** The CLI named in reveal's commands: vault or bao (same commands). */
         cli: z.enum(['vault', 'bao']).default('vault'),
       })
@@ -106,6 +115,7 @@ const jobConfig = defineConfig({
     BREAKGLASS_MIN_AGE: { path: 'breakglass.minAgeSeconds', doc: 'skip when the current credential is younger (default 27d)' },
     BREAKGLASS_EXPIRY_WARN: { path: 'breakglass.expiryWarnSeconds', doc: 'fail when the credential expires within this (default 3d)' },
     BREAKGLASS_OPERATOR_VAULT_ADDR: { path: 'breakglass.operatorVaultAddress', doc: 'Vault address printed for operators (default VAULT_ADDR)' },
+    BREAKGLASS_CLUSTER_ID: { path: 'breakglass.clusterId', doc: "the Vault cluster's cluster_id when no node can report it (all sealed or unreachable); a node that reports one must agree" },
     BREAKGLASS_CLUSTER: { path: 'breakglass.cluster', doc: "cluster label in the S3 key and the KMS encryption context (default: the Vault cluster's cluster_id)" },
     BREAKGLASS_CLI: { path: 'breakglass.cli', doc: 'CLI in the printed commands: vault (default) or bao' },
     BREAKGLASS_STATE_MOUNT: { path: 'state.mount', doc: 'KV v2 mount of the state record (default secret)' },
@@ -228,10 +238,37 @@ interface Cluster {
 }
 
 async function whichCluster(cfg: Config, vault: VaultClient, ctx: Ctx): Promise<Cluster> {
-  const identity = await clusterIdentity(vault, ctx.signal);
-  if (!identity.id) throw new JobFailure(`Vault at ${identity.node} reports no cluster_id in sys/health (not initialised?): cannot tell whose break-glass envelope to use`);
-  ctx.log.info({ clusterId: identity.id, clusterName: identity.name, node: identity.node }, 'Vault cluster identified');
-  return { id: identity.id, label: cfg.breakglass.cluster ?? identity.id };
+  const override = cfg.breakglass.clusterId?.toLowerCase();
+  const label = (id: string) => cfg.breakglass.cluster ?? id;
+  let identity;
+  try {
+    identity = await clusterIdentity(vault, ctx.signal);
+  } catch (err) {
+    if (!override || ctx.signal.aborted) throw err;
+    // The day reveal is for: no Vault node answers at all. The envelope needs AWS only.
+    ctx.log.warn({ err, clusterId: override }, 'no Vault node answered sys/health; using BREAKGLASS_CLUSTER_ID');
+    return { id: override, label: label(override) };
+  }
+  if (identity.id) {
+    if (override && override !== identity.id.toLowerCase()) {
+      throw new JobFailure(
+        `BREAKGLASS_CLUSTER_ID is ${override}, but Vault at ${identity.node} reports cluster_id ${identity.id}: that is another cluster's envelope; unset BREAKGLASS_CLUSTER_ID or point VAULT_ADDR at the cluster it names`,
+      );
+    }
+    ctx.log.info({ clusterId: identity.id, clusterName: identity.name, node: identity.node }, 'Vault cluster identified');
+    return { id: identity.id, label: label(identity.id) };
+  }
+  if (override) {
+    ctx.log.warn({ clusterId: override, node: identity.node, sealed: identity.sealed }, 'no Vault node reports a cluster_id; using BREAKGLASS_CLUSTER_ID');
+    return { id: override, label: label(override) };
+  }
+  const why =
+    identity.initialized === false ? 'is not initialised'
+    : identity.sealed ? 'is sealed (a sealed node does not report its cluster_id)'
+    : 'reports no cluster_id in sys/health';
+  throw new JobFailure(
+    `Vault at ${identity.node} ${why}, and no other node configured (VAULT_FALLBACK_ADDRS) reported one: cannot tell whose break-glass envelope to use; unseal a node, list the nodes in VAULT_FALLBACK_ADDRS, or set BREAKGLASS_CLUSTER_ID to the cluster's cluster_id (the <id> in emergency-token/<id>/breakglass.json)`,
+  );
 }
 
 /** Where envelopes were kept before the default followed the cluster's identity (breakglass.cluster defaulted to `vault`). */

@@ -194,3 +194,38 @@ describe('upgrading from the constant default (BREAKGLASS_CLUSTER was `vault`)',
     expect(findPlantedSecrets(run.all + nothing.all, { legacy: legacy.secret })).toEqual([]);
   });
 });
+
+describe('a sealed node', () => {
+  // Last in this file: it seals the second cluster for good. A sealed (initialised) OpenBao
+  // 2.6.2 answers sys/health 503 with initialized: true, sealed: true and no cluster_id or
+  // cluster_name (seen on the real binary); sys/seal-status has no cluster_id either.
+  it('reveal through a sealed node says it is sealed and opens the envelope with BREAKGLASS_CLUSTER_ID; an override that disagrees with the cluster is refused', async () => {
+    const [one, two] = clusters as [Cluster, Cluster];
+    const rotated = await runOn(two, ['--force']);
+    expect(rotated.code, rotated.all).toBe(0);
+    const state = await stateOn(two);
+    await baoOk(two.bao.api, 'PUT', 'sys/seal', { token: two.bao.rootToken });
+
+    const blind = await runOn(two, ['reveal', '--force'], { VAULT_TOKEN: undefined });
+    expect(blind.code, blind.all).toBe(1);
+    expect(blind.all).toMatch(/sealed.*BREAKGLASS_CLUSTER_ID/);
+    expect(blind.all).not.toMatch(/not initialised/);
+
+    const shown = await runOn(two, ['reveal', '--force'], { VAULT_TOKEN: undefined, BREAKGLASS_CLUSTER_ID: two.id });
+    expect(shown.code, shown.all).toBe(0);
+    expect(shown.summary).toMatchObject({ accessor: state.accessor });
+
+    // A sealed first address is not the end: the next configured node that reports a cluster_id
+    // answers. (Here that node is the other test cluster, standing in for an unsealed pod.)
+    const oneRotated = await runOn(one, ['--force']);
+    expect(oneRotated.code, oneRotated.all).toBe(0);
+    const viaNext = await runOn(two, ['reveal', '--force'], { VAULT_TOKEN: undefined, VAULT_FALLBACK_ADDRS: one.bao.api });
+    expect(viaNext.code, viaNext.all).toBe(0);
+    expect(viaNext.summary).toMatchObject({ accessor: (await stateOn(one)).accessor });
+
+    // Where a node does answer with its cluster_id, an override naming another cluster is a mistake.
+    const clash = await runOn(one, ['reveal', '--force'], { VAULT_TOKEN: undefined, BREAKGLASS_CLUSTER_ID: two.id });
+    expect(clash.code, clash.all).toBe(1);
+    expect(clash.all).toMatch(new RegExp(`BREAKGLASS_CLUSTER_ID.*${two.id}.*${one.id}|${one.id}.*BREAKGLASS_CLUSTER_ID`));
+  });
+});
