@@ -212,20 +212,24 @@ export async function readRecord(tb: Testbed): Promise<RecordView | undefined> {
  * version's created_time plus the claim's leaseSeconds has passed (sys/health's time).
  */
 export async function waitForLapse(tb: Testbed, limitMs = 120_000): Promise<void> {
-  const vault = await rootVault();
-  try {
-    const end = Date.now() + limitMs;
-    for (;;) {
+  const end = Date.now() + limitMs;
+  for (;;) {
+    // A fresh client each time: another test's failover may move the active node, and a
+    // standby's lagging copy can answer 404 for a record written a moment ago.
+    const vault = await rootVault();
+    try {
       const res = (await vault.read(`secret/data/${tb.recordPath}`)) as { data: { lock: { leaseSeconds?: number } | null }; metadata: { created_time: string } };
       if (!res.data.lock) return;
       const lapse = Date.parse(res.metadata.created_time) + (res.data.lock.leaseSeconds ?? 0) * 1000;
       const health = await vault.call('sys/health', { acceptStatus: [429, 472, 473, 501, 503] });
       if ((health.body as { server_time_utc: number }).server_time_utc * 1000 > lapse) return;
-      if (Date.now() > end) throw new Error('the claim on the rotation record did not lapse');
-      await new Promise((r) => setTimeout(r, 500));
+    } catch (err) {
+      if (!(err instanceof VaultError && err.status === 404)) throw err;
+    } finally {
+      vault.close();
     }
-  } finally {
-    vault.close();
+    if (Date.now() > end) throw new Error('the claim on the rotation record did not lapse');
+    await new Promise((r) => setTimeout(r, 500));
   }
 }
 
