@@ -72,9 +72,15 @@ export class TestBucket {
     return JSON.parse((await this.get(`${key}.json`)).toString('utf8')) as Record<string, unknown>;
   }
 
-  /** The stack cluster's cluster_id (sys/health), as the job finds it. */
+  /** The stack cluster's cluster_id (sys/health), as the job finds it: from any node that answers (tests kill the leader). */
   async clusterId(): Promise<string> {
-    this.#clusterId ??= baoApi(this.stack.openbao.addr, 'GET', 'sys/health').then((r) => String(r.body.cluster_id));
+    this.#clusterId ??= (async () => {
+      for (const node of this.stack.openbao.nodes) {
+        const res = await baoApi(node.addr, 'GET', 'sys/health').catch(() => undefined);
+        if (typeof res?.body?.cluster_id === 'string') return res.body.cluster_id as string;
+      }
+      throw new Error('no OpenBao node of the stack reports a cluster_id');
+    })();
     return this.#clusterId;
   }
   #clusterId: Promise<string> | undefined;
