@@ -1,7 +1,7 @@
 // The probe's own settings, in one place: every field, its default, and the variable that sets it.
 // Nothing else in the job reads process.env (AWS credentials are the SDK's own provider chain:
 // IRSA / pod identity in a cluster, AWS_ACCESS_KEY_ID & co. only for local runs).
-import { DEFAULT_SNAPSHOT_PREFIX, isClusterId, isUsableClusterName } from '@vaultkeeper/records';
+import { DEFAULT_SNAPSHOT_PREFIX, snapshotClusterId, snapshotClusterName } from '@vaultkeeper/records';
 import { defineConfig, field, mergeSpecs, z } from '@vaultkeeper/runtime';
 import { vaultConfig } from '@vaultkeeper/vault';
 import { CHECK_NAMES } from './check.ts';
@@ -65,15 +65,9 @@ export const probeConfig = defineConfig({
         /** The raft-snapshot job's s3.prefix: its objects are under <prefix><cluster>/<cluster_id>/. */
         prefix: z.string().default(DEFAULT_SNAPSHOT_PREFIX),
         /** The raft-snapshot job's snapshot.cluster, if it sets one; default: cluster_name from sys/health, as that job does. */
-        cluster: field
-          .nonEmpty('a cluster name')
-          .refine(isUsableClusterName, 'has no usable characters (use letters, digits, ".", "_" or "-")')
-          .optional(),
+        cluster: snapshotClusterName.optional(),
         /** This cluster's cluster_id (sys/health): with snapshot.cluster, the check still judges the backup's age when Vault does not answer. A Vault that answers with another id fails the check. */
-        clusterId: field
-          .nonEmpty('a cluster_id')
-          .refine(isClusterId, 'is not a cluster_id as sys/health reports it (a UUID)')
-          .optional(),
+        clusterId: snapshotClusterId.optional(),
         /** The newest verified snapshot must be younger than this. */
         maxAgeSeconds: field.seconds(1).default(26 * 3600),
         region: field.nonEmpty().optional(),

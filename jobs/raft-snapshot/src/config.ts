@@ -1,4 +1,4 @@
-import { DEFAULT_SNAPSHOT_PREFIX, isClusterId, isUsableClusterName } from '@vaultkeeper/records';
+import { DEFAULT_SNAPSHOT_PREFIX, snapshotClusterId, snapshotClusterName } from '@vaultkeeper/records';
 import { defineConfig, field, mergeSpecs, z } from '@vaultkeeper/runtime';
 import { vaultConfig } from '@vaultkeeper/vault';
 
@@ -14,15 +14,9 @@ export const snapshotConfig = defineConfig({
     snapshot: z
       .strictObject({
         /** Names the objects (lower-cased, at most 63 characters in keys); defaults to the cluster_name Vault reports in sys/health. */
-        cluster: field
-          .nonEmpty('a cluster name')
-          .refine(isUsableClusterName, 'has no usable characters (use letters, digits, ".", "_" or "-")')
-          .optional(),
+        cluster: snapshotClusterName.optional(),
         /** The cluster_id (sys/health) whose objects list and verify show when several clusters share one name; a snapshot run refuses a Vault of another id. */
-        clusterId: field
-          .nonEmpty('a cluster_id')
-          .refine(isClusterId, 'is not a cluster_id as sys/health reports it (a UUID)')
-          .optional(),
+        clusterId: snapshotClusterId.optional(),
         /** Whole run, all attempts included; keep it below the pod's activeDeadlineSeconds minus shutdownGraceSeconds so that the job, not the kubelet, ends a run that is too slow (and cleans up). There is deliberately no per-download deadline: a large snapshot may take long; a stalled one is caught by vault.requestTimeoutSeconds (idle). */
         deadlineSeconds: field.seconds(60).default(3000),
         /** Attempts at taking and uploading a snapshot (each from the start, on the active node of that moment). */
