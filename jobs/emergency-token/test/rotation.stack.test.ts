@@ -12,6 +12,7 @@ import { findPlantedSecrets, type JobRun } from '../../../test/support/run-job.t
 import { fingerprint } from '../src/fingerprint.ts';
 import { ConcurrentRunError, StateStore } from '../src/state-record.ts';
 import {
+  createdAccessor,
   awsClients,
   bootstrapEmergencyToken,
   buildBundle,
@@ -68,12 +69,6 @@ async function mintAdmin(launcher: string, ttl = '24h'): Promise<{ token: string
   }
 }
 
-/** The new accessor a run announced before it failed or was stopped. */
-function createdAccessor(run: JobRun): string {
-  const line = run.lines.find((l) => l.msg === 'new credential created and recorded as pending');
-  expect(line, run.all).toBeDefined();
-  return line!.accessor as string;
-}
 
 beforeAll(async () => {
   await bootstrapEmergencyToken();

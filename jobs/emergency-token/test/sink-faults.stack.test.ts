@@ -10,6 +10,7 @@ import { readStack } from '../../../test/stack/stack.ts';
 import { findPlantedSecrets, type JobRun } from '../../../test/support/run-job.ts';
 import { S3FaultProxy } from '../../raft-snapshot/test/proxies.ts';
 import {
+  createdAccessor,
   awsClients,
   bootstrapEmergencyToken,
   clientWith,
@@ -75,11 +76,6 @@ async function sinkCredentialWorks(s: Scenario): Promise<string> {
   }
 }
 
-function createdAccessor(run: JobRun): string {
-  const line = run.lines.find((l) => l.msg === 'new credential created and recorded as pending');
-  expect(line, run.all).toBeDefined();
-  return line!.accessor as string;
-}
 
 describe('a delivery that landed without the job knowing', () => {
   it('every PUT lands but no answer comes back (the SDK retries): rollback finds the copies by the versions, the sink holds the old, working credential', async () => {

@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { S3Client } from '@aws-sdk/client-s3';
+import { expect } from 'vitest';
 import { createLogger } from '@vaultkeeper/runtime';
 import { VaultClient, VaultError, clusterIdentity } from '@vaultkeeper/vault';
 import { POLICIES_DIR, REPO_ROOT } from '../../../test/stack/layout.ts';
@@ -210,4 +211,11 @@ export async function revokeAll(): Promise<void> {
 /** Every `finished` summary and log line, for asserting on what the job said. */
 export function messages(run: JobRun): string[] {
   return run.lines.map((l) => String(l.msg));
+}
+
+/** The new accessor a run announced before it failed or was stopped. */
+export function createdAccessor(run: JobRun): string {
+  const line = run.lines.find((l) => l.msg === 'new credential created and recorded as pending');
+  expect(line, run.all).toBeDefined();
+  return line!.accessor as string;
 }
