@@ -2,14 +2,13 @@
 // clock (the version's created_time and sys/health's time), never by the holder's expiresAt; a
 // renewal whose answer was lost does not cost the claim; renewals keep a live claim. Driven by
 // what the real KV record shows (its versions), not by sleeps.
-import { once } from 'node:events';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { createLogger } from '@vaultkeeper/runtime';
 import { VaultClient } from '@vaultkeeper/vault';
 import { afterEach, describe, expect, it } from 'vitest';
 import { readStack } from '../../../test/stack/stack.ts';
+import { listenOnLoopback } from '../../../test/support/loopback.ts';
 import { RecordBusyError, RotationRecordStore, type RotationRecord } from '../src/rotation-record.ts';
 import { activeVaultAddr, rootVault } from './testbed.ts';
 
@@ -173,9 +172,7 @@ class LosingProxy {
     this.server = http.createServer((req, res) => this.handle(req, res));
   }
   async start(): Promise<this> {
-    this.server.listen(0, '127.0.0.1');
-    await once(this.server, 'listening');
-    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    this.url = await listenOnLoopback(this.server);
     return this;
   }
   async stop(): Promise<void> {

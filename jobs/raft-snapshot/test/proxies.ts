@@ -4,9 +4,9 @@
 import { once } from 'node:events';
 import http from 'node:http';
 import net from 'node:net';
-import type { AddressInfo } from 'node:net';
 import { crc32, gunzipSync, gzipSync } from 'node:zlib';
 import { createHash } from 'node:crypto';
+import { listenOnLoopback } from '../../../test/support/loopback.ts';
 
 export type TamperMode =
   | { kind: 'pass' }
@@ -42,9 +42,7 @@ export class VaultTamperProxy {
   }
 
   async start(): Promise<this> {
-    this.server.listen(0, '127.0.0.1');
-    await once(this.server, 'listening');
-    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    this.url = await listenOnLoopback(this.server);
     return this;
   }
 
@@ -213,9 +211,7 @@ export class CuttableTcpProxy {
   }
 
   async start(): Promise<this> {
-    this.server.listen(0, '127.0.0.1');
-    await once(this.server, 'listening');
-    this.port = (this.server.address() as AddressInfo).port;
+    this.port = Number(new URL(await listenOnLoopback(this.server)).port);
     return this;
   }
 
@@ -280,9 +276,7 @@ export class S3FaultProxy {
   }
 
   async start(): Promise<this> {
-    this.server.listen(0, '127.0.0.1');
-    await once(this.server, 'listening');
-    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    this.url = await listenOnLoopback(this.server);
     return this;
   }
 
