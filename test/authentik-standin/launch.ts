@@ -8,6 +8,7 @@ import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { createAuthentikClient } from '@vaultkeeper/authentik';
+import { baoApi } from '../stack/http.ts';
 import { ensureApiToken } from './files.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -160,15 +161,10 @@ export async function writeOidcConfig(
 
 /** One call to Vault's HTTP API; throws with Vault's `errors` (never the request body) on a non-2xx. */
 export async function vaultRequest(addr: string, token: string | undefined, method: string, path: string, body?: unknown): Promise<unknown> {
-  const res = await fetch(`${addr.replace(/\/+$/, '')}/v1/${path}`, {
-    method,
-    headers: { ...(token ? { 'X-Vault-Token': token } : {}), ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    signal: AbortSignal.timeout(15_000),
-  });
-  const text = await res.text();
-  const parsed: unknown = text ? JSON.parse(text) : undefined;
-  if (!res.ok) {
+  // baoApi: the stack's TLS trust (CA, service name) comes with it.
+  const res = await baoApi(addr.replace(/\/+$/, ''), method, path, { ...(token ? { token } : {}), ...(body === undefined ? {} : { body }), timeoutMs: 15_000 });
+  const parsed: unknown = res.body;
+  if (res.status < 200 || res.status > 299) {
     const errors = (parsed as { errors?: unknown } | undefined)?.errors;
     throw new Error(`Vault ${method} ${path}: HTTP ${res.status}${Array.isArray(errors) ? `: ${errors.join('; ')}` : ''}`);
   }

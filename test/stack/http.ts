@@ -1,6 +1,10 @@
-// Just enough HTTP for the stack scripts: OpenBao's API (plain HTTP on loopback) and the
+// Just enough HTTP for the stack scripts: OpenBao's API (HTTPS with the stack's CA, or plain) and the
 // kube-apiserver (HTTPS with the stack's own CA). Deliberately independent of packages/vault.
+import { readFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
 import { request } from 'node:https';
+import { checkServerIdentity, type PeerCertificate } from 'node:tls';
+import { paths } from './layout.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 export interface ApiResponse<T = any> {
@@ -9,30 +13,73 @@ export interface ApiResponse<T = any> {
   headers: Headers;
 }
 
+/**
+ * The stack's TLS trust for OpenBao: its CA, and the service name every node's certificate
+ * carries. Nodes are asked by their own (per-node) address, which their certificates do not
+ * cover, exactly as vault-helm's pods are; these scripts check the certificate against the
+ * service name instead, as Raft's retry_join does with leader_tls_servername.
+ */
+export interface BaoTls {
+  caFile: string;
+  serverName: string;
+}
+let baoTls: BaoTls | undefined;
+export function useBaoTls(tls: BaoTls | undefined): void {
+  baoTls = tls;
+}
+
 export async function baoApi<T = any>(
   addr: string,
   method: string,
   path: string,
-  opts: { token?: string; body?: unknown; redirect?: 'follow' | 'manual' | 'error'; timeoutMs?: number } = {},
+  opts: { token?: string; body?: unknown; redirect?: 'follow' | 'manual'; timeoutMs?: number } = {},
 ): Promise<ApiResponse<T>> {
-  const res = await fetch(`${addr}/v1/${path}`, {
-    method,
-    headers: {
-      ...(opts.token ? { 'X-Vault-Token': opts.token } : {}),
-      ...(opts.body !== undefined ? { 'Content-Type': 'application/json' } : {}),
-    },
-    body: opts.body !== undefined ? JSON.stringify(opts.body) : null,
-    redirect: opts.redirect ?? 'follow',
-    signal: AbortSignal.timeout(opts.timeoutMs ?? 10_000),
+  const payload = opts.body !== undefined ? JSON.stringify(opts.body) : undefined;
+  const url = new URL(`/v1/${path}`, addr);
+  const tls = url.protocol === 'https:' ? (baoTls ?? defaultBaoTls()) : undefined;
+  const res = await new Promise<{ status: number; headers: Headers; text: string }>((resolvePromise, reject) => {
+    const req = (tls ? request : httpRequest)(url, {
+      method,
+      headers: {
+        ...(opts.token ? { 'X-Vault-Token': opts.token } : {}),
+        ...(payload !== undefined ? { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(payload) } : {}),
+      },
+      ...(tls ? { ca: readFileSync(tls.caFile, 'utf8'), checkServerIdentity: (_host: string, cert: PeerCertificate) => checkServerIdentity(tls.serverName, cert) } : {}),
+      signal: AbortSignal.timeout(opts.timeoutMs ?? 10_000),
+    }, (r) => {
+      const chunks: Buffer[] = [];
+      r.on('data', (c: Buffer) => chunks.push(c));
+      r.on('error', reject);
+      r.on('end', () => {
+        const headers = new Headers();
+        for (const [k, v] of Object.entries(r.headers)) if (v !== undefined) headers.set(k, Array.isArray(v) ? v.join(', ') : v);
+        resolvePromise({ status: r.statusCode ?? 0, headers, text: Buffer.concat(chunks).toString('utf8') });
+      });
+    });
+    req.on('error', reject);
+    req.end(payload);
   });
-  const text = await res.text();
-  let body: any = text;
+  const location = res.headers.get('location');
+  if ((opts.redirect ?? 'follow') === 'follow' && (res.status === 307 || res.status === 308) && location) {
+    return baoApi<T>(new URL(location, addr).origin, method, path, { ...opts, redirect: 'manual' });
+  }
+  let body: any = res.text;
   try {
-    body = text ? JSON.parse(text) : undefined;
+    body = res.text ? JSON.parse(res.text) : undefined;
   } catch {
     // not JSON (e.g. a snapshot): keep the text
   }
   return { status: res.status, body: body as T, headers: res.headers };
+}
+
+/** The running stack's OpenBao TLS settings, read from stack.json (tests do not call useBaoTls). */
+function defaultBaoTls(): BaoTls | undefined {
+  try {
+    const stack = JSON.parse(readFileSync(paths.stackJson, 'utf8'));
+    return stack.openbao?.tls ?? undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Like baoApi, but throws unless the status is 2xx. */

@@ -10,16 +10,43 @@ export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..
 export const POLICIES_DIR = join(REPO_ROOT, 'policies');
 
 export const HOST = '127.0.0.1';
-export const PORTS = {
+/** Each OpenBao node has its own loopback address, as each pod has its own IP. */
+export const baoNodeHost = (i: number) => `127.0.0.${11 + i}`;
+/**
+ * TLS on the OpenBao listeners (the default, and what CI runs); VAULTKEEPER_STACK_TLS=0 starts
+ * them with tls_disable for debugging (the addresses stay per node).
+ */
+export const BAO_TLS = process.env.VAULTKEEPER_STACK_TLS !== '0';
+/** The names on the nodes' certificate, as HashiCorp's TLS-on-Kubernetes tutorial issues it: the
+ * Services and the headless domain, localhost and 127.0.0.1, but none of the per-node addresses. */
+export const BAO_SERVICE_NAME = 'vault.vault.svc';
+export const BAO_CERT_SANS = [
+  'DNS:vault', `DNS:${BAO_SERVICE_NAME}`, 'DNS:vault.vault.svc.cluster.local', 'DNS:vault-active.vault.svc',
+  'DNS:*.vault-internal', 'DNS:localhost', 'IP:127.0.0.1',
+];
+// VAULTKEEPER_STACK_PORT_OFFSET moves every port, so that a second stack (another
+// VAULTKEEPER_STACK_DIR) can run beside the first, e.g. while the stack itself is being changed.
+const OFFSET = Number(process.env.VAULTKEEPER_STACK_PORT_OFFSET || 0);
+const BASE_PORTS = {
   moto: 14566,
   baoApi: [18201, 18202, 18203],
+  // The Services in front of them (test/stack/forwarder.ts): every unsealed node / the active one.
+  baoService: 18200,
+  baoActive: 18204,
   baoCluster: [18211, 18212, 18213],
   etcdClient: 12379,
   etcdPeer: 12380,
   kubeApiserver: 16443,
   pushgateway: 19091,
   authentik: 19000,
-} as const;
+  // add-ons (test/stack/addons.ts)
+  versitygw: 17070,
+  prometheus: 19090,
+};
+type Ports = { readonly [K in keyof typeof BASE_PORTS]: (typeof BASE_PORTS)[K] extends number[] ? readonly number[] : number };
+export const PORTS: Ports = Object.fromEntries(
+  Object.entries(BASE_PORTS).map(([k, v]) => [k, Array.isArray(v) ? v.map((p) => p + OFFSET) : v + OFFSET]),
+) as unknown as Ports;
 
 export const NAMESPACE = 'vaultkeeper';
 export const REVIEWER_SA = 'vault-token-reviewer';

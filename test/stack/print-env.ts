@@ -3,7 +3,11 @@
 import { readStack, stackEnv } from './stack.ts';
 
 const stack = readStack();
-const env: Record<string, string> = { ...stackEnv(stack), BAO_ADDR: stack.openbao.addr };
+const env: Record<string, string> = {
+  ...stackEnv(stack),
+  BAO_ADDR: stack.openbao.serviceAddr,
+  ...(stack.openbao.tls ? { BAO_CACERT: stack.openbao.tls.caFile } : {}),
+};
 if (process.argv.includes('--with-root-token')) {
   env.VAULT_TOKEN = stack.openbao.rootToken;
   env.BAO_TOKEN = stack.openbao.rootToken;

@@ -7,13 +7,15 @@ import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { baoApi, kubeApi, waitFor } from './http.ts';
 import { paths } from './layout.ts';
+import { addonProblems } from './addons.ts';
+import { s3Env } from './s3-target.ts';
 import { isRunning, readRecord, startDetached, stopProcesses } from './proc.ts';
 
 export interface BaoNode {
   index: number;
   id: string; // raft node_id, bao-1..bao-3
-  addr: string; // http://127.0.0.1:1820x (api_addr)
-  clusterAddr: string; // https://127.0.0.1:1821x
+  addr: string; // https://127.0.0.1x:1820x (api_addr: the node's own address, which its certificate does not cover)
+  clusterAddr: string; // https://127.0.0.1x:1821x
   configFile: string;
   dataDir: string;
   logFile: string;
@@ -25,7 +27,13 @@ export interface StackInfo {
   upSeconds: number;
   openbao: {
     binary: string; // the real bao binary (not the Python wrapper)
-    addr: string; // node 1, same as nodes[0].addr
+    addr: string; // the active-only Service (same as activeAddr): where tests send admin calls
+    /** vault-helm's `vault` Service: every unsealed node, round robin (test/stack/forwarder.ts). */
+    serviceAddr: string;
+    /** vault-helm's `vault-active` Service: the active node only. */
+    activeAddr: string;
+    /** null: the stack runs without TLS (VAULTKEEPER_STACK_TLS=0). */
+    tls: { caFile: string; serverName: string } | null;
     nodes: BaoNode[];
     rootToken: string;
     rootTokenFile: string; // 0600
@@ -57,6 +65,18 @@ export interface StackInfo {
   pushgateway: { url: string };
   /** null when test/authentik-standin/launch.ts did not exist at `stack:up` time. */
   authentik: { url: string; apiToken: string } | null;
+  /**
+   * Add-ons (test/stack/addons.ts): started after the core stack, and by `stack:up` on a healthy
+   * stack that lacks them. null (or absent in an older stack.json): not running.
+   */
+  versitygw?: {
+    endpoint: string; // S3 only; KMS stays on moto
+    region: string;
+    accessKeyId: string;
+    secretAccessKey: string;
+    buckets: { snapshots: string; breakglass: string }; // both versioned (posix backend)
+  } | null;
+  prometheus?: { url: string; rulesFiles: string[] } | null;
 }
 
 export const NOT_UP = 'stack is not up: run pnpm stack:up';
@@ -69,11 +89,11 @@ export function readStack(): StackInfo {
 /** The environment a vaultkeeper job needs to run against the stack (no Vault token). */
 export function stackEnv(stack = readStack()): Record<string, string> {
   return {
-    VAULT_ADDR: stack.openbao.addr,
-    // Tests stop and kill nodes; a job keeps working through the others, as it would behind a
-    // Service in a cluster.
-    VAULT_FALLBACK_ADDRS: stack.openbao.nodes.slice(1).map((n) => n.addr).join(','),
+    // The Service in front of every unsealed node, as a CronJob in the cluster would use it.
+    VAULT_ADDR: stack.openbao.serviceAddr,
+    ...(stack.openbao.tls ? { VAULT_CACERT: stack.openbao.tls.caFile } : {}),
     AWS_ENDPOINT_URL: stack.aws.endpoint,
+    ...s3Env(stack),
     AWS_ACCESS_KEY_ID: stack.aws.accessKeyId,
     AWS_SECRET_ACCESS_KEY: stack.aws.secretAccessKey,
     AWS_REGION: stack.aws.region,
@@ -195,10 +215,13 @@ export function kubectl(args: string[], opts: { input?: string } = {}): Promise<
 
 // ---- Health --------------------------------------------------------------------------
 
-/** What is wrong with the running stack; empty when every recorded process is alive and answering. */
-export async function stackProblems(stack = readStack()): Promise<string[]> {
+/**
+ * What is wrong with the running stack; empty when every recorded process is alive and answering.
+ * `coreOnly`: leave the add-ons out (stack:up restarts the core for its problems, an add-on alone).
+ */
+export async function stackProblems(stack = readStack(), opts: { coreOnly?: boolean } = {}): Promise<string[]> {
   const problems: string[] = [];
-  const names = ['moto', 'etcd', 'kube-apiserver', 'pushgateway', ...stack.openbao.nodes.map((n) => nodeProcessName(n.index))];
+  const names = ['moto', 'etcd', 'kube-apiserver', 'pushgateway', 'bao-services', ...stack.openbao.nodes.map((n) => nodeProcessName(n.index))];
   if (stack.authentik) names.push('authentik-standin');
   for (const name of names) {
     const rec = readRecord(name);
@@ -214,6 +237,7 @@ export async function stackProblems(stack = readStack()): Promise<string[]> {
   const ok = async (url: string) => (await fetch(url, { signal: AbortSignal.timeout(3_000) })).ok;
   await Promise.all([
     ...stack.openbao.nodes.map((n) => probe(n.id, async () => [200, 429].includes(await nodeHealth(n.index, stack)))),
+    probe('the vault Service', async () => [200, 429].includes((await baoApi(stack.openbao.serviceAddr, 'GET', 'sys/health', { timeoutMs: 2_000 })).status)),
     probe('moto', async () => (await fetch(stack.aws.endpoint, { signal: AbortSignal.timeout(3_000) })).status < 500),
     probe('etcd', () => ok(`${stack.etcd.endpoint}/health`)),
     probe('pushgateway', () => ok(`${stack.pushgateway.url}/-/ready`)),
@@ -222,5 +246,6 @@ export async function stackProblems(stack = readStack()): Promise<string[]> {
       return (await kubeApi(target, 'GET', '/readyz')).status === 200;
     }),
   ]);
+  if (!opts.coreOnly) problems.push(...(await addonProblems(stack)));
   return problems;
 }

@@ -1,6 +1,6 @@
 import { JobFailure, type JobContext, type JobDefinition } from '@vaultkeeper/runtime';
 import { createKmsClient, registerAwsCredentials } from '@vaultkeeper/aws';
-import { connectVault, VaultClient } from '@vaultkeeper/vault';
+import { connectVault, type VaultClient } from '@vaultkeeper/vault';
 import { probeClientOptions } from './aws-clients.ts';
 import { CHECK_NAMES, failed, runCheck, type CheckName, type CheckOutcome, type CheckResult, type Severity } from './check.ts';
 import { checkEmergencyToken } from './checks/emergency-token.ts';
@@ -200,8 +200,8 @@ async function connectForProbe(ctx: Ctx, deadline: AbortSignal): Promise<ProbeVa
       err instanceof JobFailure ? failed('denied', `cannot log in: ${err.message}`) : vaultFailureOutcome(err, 'login');
     ctx.log.warn({ err }, 'could not log in to Vault; probing the nodes without a token');
     try {
-      const client = new VaultClient(cfg.vault, ctx.log, deadline);
-      ctx.onCleanup(() => client.close());
+      // connectVault, not a bare VaultClient: the same CA and TLS settings as the login had.
+      const client = await connectVault(cfg.vault, { log: ctx.log, signal: deadline, onCleanup: ctx.onCleanup }, { login: false });
       return { client, authenticated: false, loginFailure };
     } catch (inner) {
       return { client: undefined, authenticated: false, loginFailure: failed('other', (inner as Error).message) };

@@ -26,7 +26,7 @@ async function forwarderTo(address: string): Promise<{ addr: string; server: Ser
     client.on('error', () => upstream.destroy());
   }).listen(0, '127.0.0.1');
   await once(server, 'listening');
-  return { addr: `http://127.0.0.1:${(server.address() as { port: number }).port}`, server };
+  return { addr: `${target.protocol}//127.0.0.1:${(server.address() as { port: number }).port}`, server };
 }
 
 beforeAll(async () => {
@@ -56,7 +56,10 @@ describe('quorum lost (two of three nodes stopped, put back afterwards)', () => 
     process.stdout.write(`\n--- ${survivorNode.id} alone: sys/health ${health.status} ${JSON.stringify(health.body)}\n    sys/seal-status ${seal.status} sealed=${seal.body?.sealed}\n`);
 
     const probeEnv = { KMS_PROBE_TABLE: 'true', KMS_PROBE_NODE_TIMEOUT: '3s', KMS_PROBE_DEADLINE: '20s' };
-    const r = await runJobProcess({ job: 'kms-probe', env: probeEnv, timeoutMs: 60_000 });
+    // With no token, the nodes the probe knows are those it is told (KMS_PROBE_NODES, each node's own
+    // address, e.g. vault-0.vault-internal), checked by the name of vault.address (the Service).
+    const nodesEnv = { KMS_PROBE_NODES: stack.openbao.nodes.map((n) => n.addr).join(',') };
+    const r = await runJobProcess({ job: 'kms-probe', env: { ...probeEnv, ...nodesEnv }, timeoutMs: 60_000 });
     process.stdout.write(`${r.stdout.split('\n').filter((l) => !l.startsWith('{')).join('\n')}\n`);
     // The same outage seen through a Service-like VAULT_ADDR (a forwarder to the survivor) with
     // every node's own address as a fallback: the survivor answers twice and is still one voter.

@@ -5,7 +5,7 @@ import type { Readable } from 'node:stream';
 import nodeVault from 'node-vault';
 import { registerSecret, withRetry, z, type Logger } from '@vaultkeeper/runtime';
 import { isLoopback, type VaultConfig } from './config.ts';
-import { VaultError, VaultResponseShapeError, VaultUnreachableError } from './errors.ts';
+import { VaultError, VaultResponseShapeError, VaultTlsError, VaultUnreachableError } from './errors.ts';
 import { readBody, Transport, type HttpResponse } from './transport.ts';
 
 export interface CallOptions {
@@ -89,7 +89,10 @@ export class VaultClient {
     this.nodes = [cfg.address, ...cfg.fallbackAddresses].map((a) => a.replace(/\/+$/, ''));
     for (const node of this.nodes) this.assertAllowed(node);
     this.preferred = this.nodes[0]!;
-    this.transport = new Transport(ca);
+    this.transport = new Transport(
+      { ca, serverName: cfg.tlsServerName, clusterName: new URL(this.nodes[0]!).hostname.replace(/^\[|\]$/g, '') },
+      (node, name) => log.info({ node, verifiedAs: name }, 'node certificate does not cover its own address; verified it as the configured address instead'),
+    );
     this.nv = nodeVault({
       endpoint: 'vaultkeeper://node',
       noCustomHTTPVerbs: true,
@@ -198,15 +201,26 @@ export class VaultClient {
     return { status: res.status, body: text ? JSON.parse(text) : undefined, node: res.node };
   }
 
-  /** Asks any node who the active node is and prefers it from then on. */
+  /**
+   * Asks any node who the active node is and prefers it from then on, if it can be reached and its
+   * certificate verifies: an advertised address may be a pod IP that a workstation cannot route to,
+   * or that the certificate does not cover. Otherwise calls keep going through the configured
+   * address (a Service: writes are forwarded to the active node; a standby may serve stale reads).
+   */
   async findActiveNode(opts: CallOptions = {}): Promise<string> {
     // OpenBao leaves `is_self` out of a standby's answer (omitempty), so it is optional here.
     const leader = z.looseObject({ ha_enabled: z.boolean(), is_self: z.boolean().optional(), leader_address: z.string() });
     const res = leader.parse((await this.call('sys/leader', opts)).body);
-    if (res.ha_enabled && res.leader_address) {
-      const active = res.leader_address.replace(/\/+$/, '');
-      this.assertAllowed(active);
+    if (!res.ha_enabled || !res.leader_address) return this.preferred;
+    const active = res.leader_address.replace(/\/+$/, '');
+    if (active === this.preferred) return active;
+    this.assertAllowed(active);
+    try {
+      await this.call('sys/leader', { ...opts, node: active, maxAttempts: 1, deadlineSeconds: Math.min(10, this.cfg.callDeadlineSeconds) });
       this.preferred = active;
+    } catch (err) {
+      if (!(err instanceof VaultUnreachableError)) throw err;
+      this.log.warn({ node: active, via: this.preferred, err }, 'the active node’s advertised address does not answer from here; calls go through the configured address');
     }
     return this.preferred;
   }
@@ -312,6 +326,7 @@ export class VaultClient {
 
 /** Connection failures, 429, 5xx. A write that is not idempotent is retried only if it was never sent. */
 export function isRetryable(err: unknown, idempotent: boolean): boolean {
+  if (err instanceof VaultTlsError) return false;
   if (err instanceof VaultUnreachableError) return idempotent || err.neverSent;
   if (err instanceof VaultError) return idempotent && (err.status === 429 || err.status >= 500);
   return false;

@@ -9,6 +9,11 @@ export const vaultConfig = defineConfig({
       /** Other nodes of the same cluster, tried when `address` does not answer. */
       fallbackAddresses: field.list(field.url()).default([]),
       caCert: z.string().min(1).optional(),
+      /**
+       * The name every node's certificate is checked against (and sent as SNI), as the Vault CLI's
+       * VAULT_TLS_SERVER_NAME. Unset: a node's own host name, or else the host of vault.address.
+       */
+      tlsServerName: field.nonEmpty().optional(),
       namespace: z.string().min(1).optional(),
       /** Plain http:// is refused unless the address is loopback or this is set. */
       allowInsecureHttp: field.bool().default(false),
@@ -32,6 +37,7 @@ export const vaultConfig = defineConfig({
     VAULT_ADDR: { path: 'vault.address', doc: 'Vault address, e.g. https://vault-active.vault:8200 (required)' },
     VAULT_FALLBACK_ADDRS: { path: 'vault.fallbackAddresses', doc: 'comma-separated other node addresses to try when VAULT_ADDR fails' },
     VAULT_CACERT: { path: 'vault.caCert', doc: 'PEM file of the CA that signed Vault’s certificate' },
+    VAULT_TLS_SERVER_NAME: { path: 'vault.tlsServerName', doc: 'name to verify every node’s certificate against (default: the node’s host, else VAULT_ADDR’s host)' },
     VAULT_NAMESPACE: { path: 'vault.namespace', doc: 'Vault Enterprise namespace (sent as X-Vault-Namespace)' },
     VAULT_ALLOW_INSECURE_HTTP: { path: 'vault.allowInsecureHttp', doc: 'allow http:// to a non-loopback address (default false)' },
     VAULT_AUTH_METHOD: { path: 'vault.auth.method', doc: 'kubernetes or token (default: kubernetes when a role is set)' },

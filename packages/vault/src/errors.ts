@@ -22,7 +22,7 @@ export class VaultError extends Error {
 
 /** Vault could not be reached at all (connection refused, reset, timed out, DNS). */
 export class VaultUnreachableError extends Error {
-  override readonly name = 'VaultUnreachableError';
+  override readonly name: string = 'VaultUnreachableError';
   constructor(
     readonly method: string,
     readonly path: string,
@@ -32,6 +32,18 @@ export class VaultUnreachableError extends Error {
     readonly neverSent: boolean,
   ) {
     super(`Vault ${method} /v1/${path} at ${node}: ${code}`);
+  }
+}
+
+/**
+ * The node's certificate did not verify. Never retried (a certificate does not fix itself), and
+ * the message says which setting decides it. Still a VaultUnreachableError: nothing was sent.
+ */
+export class VaultTlsError extends VaultUnreachableError {
+  override readonly name = 'VaultTlsError';
+  constructor(method: string, path: string, code: string, node: string, readonly hint: string) {
+    super(method, path, code, node, true);
+    this.message = `Vault ${method} /v1/${path} at ${node}: TLS: ${code}: ${hint}`;
   }
 }
 
