@@ -5,6 +5,7 @@
  * stand-in's token endpoint with its configured client secret and returns a Vault token.
  */
 import { CLI_CALLBACK, OIDC_MOUNT, OIDC_ROLE } from './launch.ts';
+import { baoApi } from '../stack/http.ts';
 
 export interface OidcLoginOptions {
   role?: string;
@@ -38,18 +39,13 @@ export async function oidcLoginThroughVault(vaultAddr: string, opts: OidcLoginOp
   const role = opts.role ?? OIDC_ROLE;
   const redirectUri = opts.redirectUri ?? CLI_CALLBACK;
   const timeout = () => AbortSignal.timeout(opts.timeoutMs ?? 15_000);
-  const base = `${vaultAddr.replace(/\/+$/, '')}/v1/auth/${mount}/oidc`;
 
   // 1. Vault builds the authorization URL (state, nonce, client_id, scopes) from the discovery document.
-  const authUrlRes = await fetch(`${base}/auth_url`, {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({ role, redirect_uri: redirectUri }),
-    signal: timeout(),
-  });
-  const authUrlBody = (await authUrlRes.json().catch(() => ({}))) as { data?: { auth_url?: string }; errors?: string[]; warnings?: string[] };
+  // baoApi, not fetch: it carries the stack's TLS trust for OpenBao (CA and service name).
+  const authUrlRes = await baoApi(vaultAddr, 'POST', `auth/${mount}/oidc/auth_url`, { body: { role, redirect_uri: redirectUri }, timeoutMs: opts.timeoutMs ?? 15_000 });
+  const authUrlBody = (typeof authUrlRes.body === 'object' && authUrlRes.body ? authUrlRes.body : {}) as { data?: { auth_url?: string }; errors?: string[]; warnings?: string[] };
   const authUrl = authUrlBody.data?.auth_url;
-  if (!authUrlRes.ok || !authUrl) {
+  if (authUrlRes.status !== 200 || !authUrl) {
     // Vault answers 200 with an empty auth_url and a warning when the redirect_uri is not allowed.
     throw new OidcLoginError('auth_url', authUrlRes.status, [...(authUrlBody.errors ?? []), ...(authUrlBody.warnings ?? [])].join('; ') || 'no auth_url');
   }
@@ -70,15 +66,13 @@ export async function oidcLoginThroughVault(vaultAddr: string, opts: OidcLoginOp
   if (!code || !state) throw new OidcLoginError('authorize', authorizeRes.status, 'redirect without code and state');
 
   // 3. The callback, as the CLI's local listener would forward it: Vault exchanges the code.
-  const callback = new URL(`${base}/callback`);
-  callback.searchParams.set('state', state);
-  callback.searchParams.set('code', code);
-  const cbRes = await fetch(callback, { signal: timeout() });
-  const cbBody = (await cbRes.json().catch(() => ({}))) as {
+  const query = new URLSearchParams({ state, code });
+  const cbRes = await baoApi(vaultAddr, 'GET', `auth/${mount}/oidc/callback?${query}`, { timeoutMs: opts.timeoutMs ?? 15_000 });
+  const cbBody = (typeof cbRes.body === 'object' && cbRes.body ? cbRes.body : {}) as {
     auth?: { client_token?: string; accessor?: string; policies?: string[]; metadata?: Record<string, string> };
     errors?: string[];
   };
   const token = cbBody.auth?.client_token;
-  if (!cbRes.ok || !token) throw new OidcLoginError('callback', cbRes.status, (cbBody.errors ?? []).join('; ') || 'no client_token');
+  if (cbRes.status !== 200 || !token) throw new OidcLoginError('callback', cbRes.status, (cbBody.errors ?? []).join('; ') || 'no client_token');
   return { token, accessor: cbBody.auth?.accessor ?? '', policies: cbBody.auth?.policies ?? [], metadata: cbBody.auth?.metadata ?? {} };
 }

@@ -10,6 +10,7 @@ import { VaultClient, VaultError, clusterIdentity } from '@vaultkeeper/vault';
 import { REPO_ROOT } from '../stack/layout.ts';
 import { killLeader, leaderIndex, mintServiceAccountToken, readStack, startNode, waitForHealthyCluster } from '../stack/stack.ts';
 import { findPlantedSecrets, runJobProcess } from '../support/run-job.ts';
+import { stackVaultClient } from '../support/vault-client.ts';
 
 const entry = resolve(REPO_ROOT, 'test/e2e/fixtures/vault-smoke-job.ts');
 const smoke = (o: Parameters<typeof runJobProcess>[0] extends infer T ? Partial<T> : never = {}) =>
@@ -19,10 +20,7 @@ const silent = createLogger({ job: 'test', level: 'silent' });
 
 function rootClient(node?: string): VaultClient {
   const stack = readStack();
-  const c = new VaultClient(
-    { address: node ?? stack.openbao.addr, fallbackAddresses: stack.openbao.nodes.slice(1).map((n) => n.addr), allowInsecureHttp: false, auth: { mount: 'kubernetes', tokenPath: '' }, requestTimeoutSeconds: 10, callDeadlineSeconds: 60 },
-    silent,
-  );
+  const c = stackVaultClient({ address: node ?? stack.openbao.addr, callDeadlineSeconds: 60 }, silent);
   c.setToken(stack.openbao.rootToken, false);
   return c;
 }
@@ -56,10 +54,7 @@ describe('Kubernetes auth and least privilege', () => {
   it("allows what the job's policy grants and denies a path outside it", async () => {
     const stack = readStack();
     const jwt = await mintServiceAccountToken('vaultkeeper', 'vaultkeeper-kms-probe', { audience: 'vault' });
-    const c = new VaultClient(
-      { address: stack.openbao.addr, fallbackAddresses: [], allowInsecureHttp: false, auth: { mount: 'kubernetes', tokenPath: '' }, requestTimeoutSeconds: 10, callDeadlineSeconds: 20 },
-      silent,
-    );
+    const c = stackVaultClient({ address: stack.openbao.addr, callDeadlineSeconds: 20 }, silent);
     try {
       await c.loginKubernetes('vaultkeeper-kms-probe', jwt, 'kubernetes');
       await expect(c.readRaw('sys/storage/raft/autopilot/state')).resolves.toBeDefined();

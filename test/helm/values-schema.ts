@@ -257,6 +257,7 @@ export async function buildValuesSchema(): Promise<{ schema: Json; jobsWithoutSp
         fallbackAddresses: { type: 'array', items: str({ pattern: HTTP_URL }) },
         namespace: str(),
         allowInsecureHttp: bool,
+        tlsServerName: str({ description: 'name every node certificate is checked against (VAULT_TLS_SERVER_NAME); empty: default' }),
         authMount: str({ minLength: 1, pattern: '^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$' }),
         tokenAudience: str({ minLength: 1 }),
         // The apiserver refuses a projected token shorter than 10 minutes.

@@ -9,11 +9,12 @@ import { KMSClient } from '@aws-sdk/client-kms';
 import { S3Client } from '@aws-sdk/client-s3';
 import { expect } from 'vitest';
 import { createLogger } from '@vaultkeeper/runtime';
-import { VaultClient, VaultError, clusterIdentity } from '@vaultkeeper/vault';
+import { VaultError, clusterIdentity, type VaultClient } from '@vaultkeeper/vault';
 import { POLICIES_DIR, REPO_ROOT } from '../../../test/stack/layout.ts';
 import { applyPolicies, loadPolicies } from '../../../test/stack/policies.ts';
 import { readStack } from '../../../test/stack/stack.ts';
 import { runJobProcess, type JobRun, type RunJobProcessOptions } from '../../../test/support/run-job.ts';
+import { stackVaultClient } from '../../../test/support/vault-client.ts';
 import type { BreakGlassCredential } from '../src/credential.ts';
 import { S3EnvelopeSink } from '../src/sinks/s3-envelope.ts';
 import { stateRecord, type StateRecord } from '../src/state-record.ts';
@@ -24,13 +25,9 @@ const silent = createLogger({ job: 'test', level: 'silent' });
 /** Root client that follows the active node (other engineers' tests move the leader around). */
 export async function rootVault(): Promise<VaultClient> {
   const stack = readStack();
-  const c = new VaultClient(
+  const c = stackVaultClient(
     {
       address: stack.openbao.addr,
-      fallbackAddresses: stack.openbao.nodes.slice(1).map((n) => n.addr),
-      allowInsecureHttp: false,
-      auth: { mount: 'kubernetes', tokenPath: '' },
-      requestTimeoutSeconds: 10,
       callDeadlineSeconds: 60,
     },
     silent,
@@ -152,7 +149,7 @@ export function awsClients(): { s3: S3Client; kms: KMSClient } {
 
 /** The stack cluster's cluster_id (sys/health), which the job puts in the envelope's KMS context. */
 export async function clusterIdOf(addr = readStack().openbao.addr): Promise<string> {
-  const c = new VaultClient({ address: addr, fallbackAddresses: [], allowInsecureHttp: false, auth: { mount: 'kubernetes', tokenPath: '' }, requestTimeoutSeconds: 10, callDeadlineSeconds: 30 }, silent);
+  const c = stackVaultClient({ address: addr }, silent);
   try {
     const id = (await clusterIdentity(c)).id;
     if (!id) throw new Error(`${addr} reports no cluster_id`);

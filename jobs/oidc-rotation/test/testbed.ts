@@ -14,6 +14,7 @@ import { kubectl, leaderIndex, readStack } from '../../../test/stack/stack.ts';
 import { CLI_CALLBACK, oidcRoleBody } from '../../../test/authentik-standin/launch.ts';
 import { oidcLoginThroughVault } from '../../../test/authentik-standin/oidc-login.ts';
 import { findPlantedSecrets, runJobProcess, type JobRun, type RunJobProcessOptions } from '../../../test/support/run-job.ts';
+import { stackVaultClient } from '../../../test/support/vault-client.ts';
 
 const silent = createLogger({ job: 'oidc-rotation-test', level: 'silent' });
 export const ROLE = 'default';
@@ -46,11 +47,7 @@ export interface TestbedOptions {
  */
 export async function rootVault(): Promise<VaultClient> {
   const stack = readStack();
-  const nodes = stack.openbao.nodes.map((n) => n.addr);
-  const c = new VaultClient(
-    { address: nodes[0]!, fallbackAddresses: nodes.slice(1), allowInsecureHttp: false, auth: { mount: 'kubernetes', tokenPath: '' }, requestTimeoutSeconds: 10, callDeadlineSeconds: 60 },
-    silent,
-  );
+  const c = stackVaultClient({ address: stack.openbao.addr, callDeadlineSeconds: 60 }, silent);
   c.setToken(stack.openbao.rootToken, false);
   await c.findActiveNode();
   return c;
