@@ -120,8 +120,15 @@ describe('a Raft leader change', () => {
     const others = stack.openbao.nodes.filter((_, i) => i !== leader).map((n) => n.addr);
     let killed: number | undefined;
     const run = await smoke({
-      // Pointed at the leader itself, with the other nodes as fallbacks: the worst case.
-      env: { VAULT_ADDR: stack.openbao.nodes[leader]!.addr, VAULT_FALLBACK_ADDRS: others.join(','), SMOKE_READS: '30', SMOKE_INTERVAL_MS: '200' },
+      // Pointed at the leader itself, with the other nodes as fallbacks: the worst case. The nodes'
+      // certificate names the Service, not their own addresses: VAULT_TLS_SERVER_NAME says so.
+      env: {
+        VAULT_ADDR: stack.openbao.nodes[leader]!.addr,
+        VAULT_FALLBACK_ADDRS: others.join(','),
+        ...(stack.openbao.tls ? { VAULT_TLS_SERVER_NAME: stack.openbao.tls.serverName } : {}),
+        SMOKE_READS: '30',
+        SMOKE_INTERVAL_MS: '200',
+      },
       onLine: (line) => {
         if (killed === undefined && line.includes('"read":3,')) {
           killed = -1;
@@ -134,6 +141,31 @@ describe('a Raft leader change', () => {
     expect(run.code, run.all).toBe(0);
     expect(run.summary?.reads).toBe(30);
     const nodesUsed = new Set(run.lines.filter((l) => l.msg === 'read ok').map((l) => l.node));
+    expect(nodesUsed.size).toBeGreaterThan(1);
+  });
+
+  it('keeps working through the Service when the leader is killed mid-run (the vault-helm shape)', async () => {
+    for (let i = 0; i < 3; i++) await startNode(i).catch(() => undefined); // the test before killed one
+    await waitForHealthyCluster();
+    const leader = await leaderIndex();
+    let killed: number | undefined;
+    // stackEnv's VAULT_ADDR: the `vault` Service, no fallbacks; the client pins the active node's
+    // advertised address (verified by the Service's name) and falls back to the Service.
+    const run = await smoke({
+      env: { SMOKE_READS: '30', SMOKE_INTERVAL_MS: '200' },
+      onLine: (line) => {
+        if (killed === undefined && line.includes('"read":3,')) {
+          killed = -1;
+          void killLeader().then((i) => (killed = i));
+        }
+      },
+      timeoutMs: 110_000,
+    });
+    expect(killed).toBe(leader);
+    expect(run.code, run.all).toBe(0);
+    expect(run.summary?.reads).toBe(30);
+    const nodesUsed = new Set(run.lines.filter((l) => l.msg === 'read ok').map((l) => l.node));
+    expect(nodesUsed.has(readStack().openbao.nodes[leader]!.addr), 'the active node was pinned first').toBe(true);
     expect(nodesUsed.size).toBeGreaterThan(1);
   });
 });

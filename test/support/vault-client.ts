@@ -9,7 +9,11 @@ const silent = createLogger({ job: 'test', level: 'silent' });
 /** The `vault` config section a job would get against the stack (admin address: the active-only Service). */
 export function stackVaultConfig(overrides: Partial<VaultConfig> = {}): VaultConfig {
   const stack = readStack();
+  // A node asked by its own address: its certificate names the Service only, so say which name
+  // to check it against, as an operator would with VAULT_TLS_SERVER_NAME.
+  const nodeAddress = stack.openbao.nodes.some((n) => n.addr === overrides.address);
   return {
+    ...(nodeAddress && stack.openbao.tls ? { tlsServerName: stack.openbao.tls.serverName } : {}),
     address: stack.openbao.addr,
     fallbackAddresses: [],
     allowInsecureHttp: false,

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '@vaultkeeper/runtime';
 import { connectVault } from '@vaultkeeper/vault';
+import { stackVaultConfig } from '../../../test/support/vault-client.ts';
 import { kubectl, mintServiceAccountToken, readStack } from '../../../test/stack/stack.ts';
 import { connectKube } from '../src/kube.ts';
 import { remediate } from '../src/remediate.ts';
@@ -427,14 +428,11 @@ describe('secret-sweep --delete-migrated on a real cluster', () => {
     const tokenPath = join(workDir, 'vault-token');
     writeFileSync(tokenPath, await mintServiceAccountToken('vaultkeeper', 'vaultkeeper-secret-sweep', { audience: 'vault' }), { mode: 0o600 });
     const vault = await connectVault(
-      {
-        address: readStack().openbao.addr,
-        fallbackAddresses: readStack().openbao.nodes.slice(1).map((n) => n.addr),
-        allowInsecureHttp: false,
+      stackVaultConfig({
         auth: { method: 'kubernetes', mount: 'kubernetes', role: 'vaultkeeper-secret-sweep', tokenPath },
         requestTimeoutSeconds: 30,
         callDeadlineSeconds: 60,
-      },
+      }),
       { log, onCleanup: (fn) => done.push(fn) },
     );
     try {

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import type { V1Secret } from '@kubernetes/client-node';
 import { createLogger } from '@vaultkeeper/runtime';
 import { connectVault } from '@vaultkeeper/vault';
+import { stackVaultConfig } from '../../../test/support/vault-client.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kubectl, mintServiceAccountToken, readStack } from '../../../test/stack/stack.ts';
 import { findPlantedSecrets, runJobProcess, type JobRun } from '../../../test/support/run-job.ts';
@@ -213,14 +214,11 @@ describe('secret-sweep against the local stack', () => {
     const tokenPath = join(workDir, 'vault-token');
     writeFileSync(tokenPath, await mintServiceAccountToken('vaultkeeper', 'vaultkeeper-secret-sweep', { audience: 'vault' }), { mode: 0o600 });
     const vault = await connectVault(
-      {
-        address: readStack().openbao.addr,
-        fallbackAddresses: [],
-        allowInsecureHttp: false,
+      stackVaultConfig({
         auth: { method: 'kubernetes', mount: 'kubernetes', role: 'vaultkeeper-secret-sweep', tokenPath },
         requestTimeoutSeconds: 30,
         callDeadlineSeconds: 60,
-      },
+      }),
       { log, onCleanup: (fn) => cleanups.push(fn) },
     );
     try {
