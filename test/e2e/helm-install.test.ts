@@ -13,7 +13,7 @@ import { parse as parseYaml } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { baoApi } from '../stack/http.ts';
 import { REPO_ROOT } from '../stack/layout.ts';
-import { readStack, waitForHealthyCluster, type StackInfo } from '../stack/stack.ts';
+import { kubectl, readStack, waitForHealthyCluster, type StackInfo } from '../stack/stack.ts';
 import { findPlantedSecrets } from '../support/run-job.ts';
 import {
   ALL_JOBS_VALUES,
@@ -56,8 +56,15 @@ let built: string[] = [];
 const podDirs: string[] = [];
 const planted = { migrated: `vkh-migrated-${randomBytes(12).toString('hex')}`, leftover: `vkh-leftover-${randomBytes(12).toString('hex')}` };
 
+/** The bao CLI against the stack as root (the token in the environment, never on a command line). */
+const VAULT_CA_CONFIGMAP = 'vault-ca';
+
+function baoCliEnv(): Record<string, string> {
+  return { VAULT_ADDR: stack.openbao.addr, VAULT_TOKEN: stack.openbao.rootToken, ...(stack.openbao.tls ? { VAULT_CACERT: stack.openbao.tls.caFile } : {}) };
+}
+
 function bao(args: string[], env: Record<string, string> = {}) {
-  return run('bao', args, { env: { ...process.env, VAULT_ADDR: stack.openbao.addr, VAULT_TOKEN: stack.openbao.rootToken, ...env } });
+  return run('bao', args, { env: { ...process.env, ...baoCliEnv(), ...env } });
 }
 
 /** The AWS credentials an EKS pod would get from IRSA / Pod Identity; moto's here. */
@@ -225,7 +232,12 @@ function installValues(overrides: { jobs?: Record<string, Record<string, unknown
   }
   return {
     image: { repository: 'registry.example.com/vaultkeeper', tag: 'local' },
-    vault: { address: stack.openbao.addr, fallbackAddresses: stack.openbao.nodes.slice(1).map((n) => n.addr), authMount: MOUNT },
+    // The `vault` Service, as in a cluster; its CA from a ConfigMap (made in beforeAll).
+    vault: {
+      address: stack.openbao.serviceAddr,
+      authMount: MOUNT,
+      ...(stack.openbao.tls ? { caCert: { configMap: VAULT_CA_CONFIGMAP, key: 'ca.crt' } } : {}),
+    },
     metrics: { pushgatewayUrl: stack.pushgateway.url },
     networkPolicy: { enabled: true },
     jobs,
@@ -240,6 +252,9 @@ beforeAll(async () => {
   imageRoot = await stageImage(built);
 
   await createNamespace(NS);
+  if (stack.openbao.tls) {
+    await kubectl(['-n', NS, 'create', 'configmap', VAULT_CA_CONFIGMAP, `--from-file=ca.crt=${stack.openbao.tls.caFile}`]);
+  }
 
   // The one-time Vault setup of docs/operations.md, for a cluster whose auth mount is MOUNT.
   const reviewerJwt = join(mkdtempSync(join(tmpdir(), 'vkh-reviewer-')), 'reviewer.jwt');
@@ -256,7 +271,7 @@ beforeAll(async () => {
     rmSync(dirname(reviewerJwt), { recursive: true, force: true });
   }
   const apply = await run(join(REPO_ROOT, 'policies/apply.sh'), [], {
-    env: { ...process.env, VAULT_ADDR: stack.openbao.addr, VAULT_TOKEN: stack.openbao.rootToken, VAULTKEEPER_NAMESPACE: NS, VAULT_K8S_AUTH_MOUNT: MOUNT },
+    env: { ...process.env, ...baoCliEnv(), VAULTKEEPER_NAMESPACE: NS, VAULT_K8S_AUTH_MOUNT: MOUNT },
   });
   if (apply.code !== 0) throw new Error(`policies/apply.sh: ${apply.stderr}`);
 

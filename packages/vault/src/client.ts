@@ -120,9 +120,23 @@ export class VaultClient {
     // Retried like an idempotent call: a login that failed with 5xx (e.g. "local node not active"
     // during a leader election) made no token; in the rare case that one was made and the answer
     // lost, it is a short-TTL token of the job's own role that expires by itself.
-    const res = envelope.parse(
-      await this.nv.kubernetesLogin({ role, jwt, mount_point: mount, requestOptions: { signal: this.signal, idempotent: true } }),
-    );
+    const login = () => this.nv.kubernetesLogin({ role, jwt, mount_point: mount, requestOptions: { signal: this.signal, idempotent: true } });
+    let answer: unknown;
+    try {
+      answer = await login();
+    } catch (err) {
+      // OpenBao 2.6 standbys answer logins from their own lagging view: for ~25 s after a role or
+      // the mount's config was written they said "invalid role name" (400) or "permission denied"
+      // (403) while the active node accepted the same login (seen on the stack). Through a Service
+      // the login may land on any node: before calling it refused, ask the active one.
+      if (!(err instanceof VaultError) || (err.status !== 400 && err.status !== 403)) throw err;
+      const refusedBy = this.preferred;
+      const active = await this.findActiveNode({ maxAttempts: 1 }).catch(() => refusedBy);
+      if (active === refusedBy) throw err;
+      this.log.info({ mount, node: active }, 'login refused through the configured address; asking the active node');
+      answer = await login();
+    }
+    const res = envelope.parse(answer);
     if (!res.auth) throw new VaultResponseShapeError('POST', `auth/${mount}/login`, ['auth: missing']);
     this.setToken(res.auth.client_token, true);
     return res.auth;

@@ -1,9 +1,11 @@
 // The client on a cluster shaped as vault-helm runs it with TLS: VAULT_ADDR is a Service in front
 // of the nodes, each node advertises its own address (a pod IP) and the certificate covers the
 // Service names and 127.0.0.1 but not those addresses (HashiCorp's TLS-on-Kubernetes guide).
+// Logins go through that Service, i.e. through any node.
 import { afterEach, describe, expect, it } from 'vitest';
 import { VaultClient, VaultTlsError, VaultUnreachableError } from '../src/index.ts';
-import { leaderIndex, readStack } from '../../../test/stack/stack.ts';
+import { readFileSync } from 'node:fs';
+import { leaderIndex, mintServiceAccountToken, readStack } from '../../../test/stack/stack.ts';
 import { rootVaultClient, stackVaultClient } from '../../../test/support/vault-client.ts';
 
 const stack = readStack();
@@ -59,5 +61,38 @@ describe.skipIf(!tls)('TLS with per-node addresses the certificate does not cove
     const err = await bad.call('sys/health').catch((e: unknown) => e);
     expect(err).toBeInstanceOf(VaultTlsError);
     expect(String((err as Error).message)).toContain('vault.elsewhere.example');
+  });
+});
+
+describe('Kubernetes login through the Service right after the auth mount was configured', () => {
+  it('logs in even when the answering standby still refuses it (OpenBao 2.6 does for ~25 s)', async () => {
+    const mount = `kubernetes-login-${Date.now().toString(36)}`;
+    const root = track(rootVaultClient());
+    await root.write(`sys/auth/${mount}`, { type: 'kubernetes' });
+    try {
+      const reviewer = stack.kube.reviewer.token;
+      await root.write(`auth/${mount}/config`, {
+        kubernetes_host: stack.kube.server,
+        kubernetes_ca_cert: readFileSync(stack.kube.caFile, 'utf8'),
+        token_reviewer_jwt: reviewer,
+        disable_local_ca_jwt: true,
+      });
+      await root.write(`auth/${mount}/role/probe`, {
+        bound_service_account_names: ['vaultkeeper-kms-probe'],
+        bound_service_account_namespaces: [stack.kube.namespace],
+        audience: 'vault',
+        token_policies: ['default'],
+        token_ttl: 60,
+      });
+      const jwt = await mintServiceAccountToken(stack.kube.namespace, 'vaultkeeper-kms-probe', { audience: 'vault' });
+      // Round robin over three nodes: six logins reach every standby twice.
+      for (let i = 0; i < 6; i++) {
+        const c = track(stackVaultClient({ address: stack.openbao.serviceAddr }));
+        await expect(c.loginKubernetes('probe', jwt, mount), `login ${i + 1}`).resolves.toMatchObject({ policies: ['default'] });
+        await c.revokeOwnToken();
+      }
+    } finally {
+      await root.delete(`sys/auth/${mount}`);
+    }
   });
 });
