@@ -166,6 +166,9 @@ export class TestBucket {
         SNAPSHOT_S3_KMS_KEY_ID: this.stack.aws.dataKey.alias,
         SNAPSHOT_S3_PART_SIZE_MIB: '5',
         LOG_LEVEL: 'debug',
+        // Tests point VAULT_ADDR at one node's own address, which the nodes' certificate does not
+        // name (it names the Service): say which name to check, as an operator would.
+        ...(this.stack.openbao.tls ? { VAULT_TLS_SERVER_NAME: this.stack.openbao.tls.serverName } : {}),
         ...env,
       },
     });
