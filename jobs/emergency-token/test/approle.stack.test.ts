@@ -4,6 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from '@vaultkeeper/runtime';
 import { VaultError } from '@vaultkeeper/vault';
+import { readStack } from '../../../test/stack/stack.ts';
 import { findPlantedSecrets } from '../../../test/support/run-job.ts';
 import { fingerprint } from '../src/fingerprint.ts';
 import { mintCommands } from '../src/reveal.ts';
@@ -55,7 +56,8 @@ describe('AppRole secret-ID kind', () => {
   it("reveal's commands log in once for a 1h admin token; the secret ID is then spent and the watchdog says so", async () => {
     const held = (await sinkHolds(s))!;
     const script = [...mintCommands(held, 'bao'), 'bao token lookup -format=json'].join('\n');
-    const env = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp' };
+    const tls = readStack().openbao.tls;
+    const env = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...(tls ? { VAULT_CACERT: tls.caFile } : {}) };
     const first = spawnSync('bash', ['-euo', 'pipefail', '-c', script], { input: `${held.secret}\n`, env, encoding: 'utf8' });
     expect(first.status, first.stderr).toBe(0);
     const lookup = z

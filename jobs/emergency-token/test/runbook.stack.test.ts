@@ -15,9 +15,13 @@ import { bootstrapEmergencyToken, buildBundle, noteAccessors, readState, revokeA
 const s = scenario('runbook');
 const BUNDLE = join(REPO_ROOT, 'jobs/emergency-token/dist/emergency-token.mjs');
 
-/** A shell environment like an operator's: PATH (bao, node), HOME, no Vault token. */
+/**
+ * A shell environment like an operator's: PATH (bao, node), HOME, no Vault token; VAULT_CACERT
+ * when Vault's certificate comes from an internal CA, as the runbook says to set it.
+ */
 function operatorEnv(extra: Record<string, string> = {}): Record<string, string> {
-  return { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', TERM: 'xterm', ...extra };
+  const tls = readStack().openbao.tls;
+  return { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', TERM: 'xterm', ...(tls ? { VAULT_CACERT: tls.caFile } : {}), ...extra };
 }
 
 function bash(script: string, opts: { input?: string; env?: Record<string, string> } = {}) {
