@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '@vaultkeeper/runtime';
 import { connectVault } from '@vaultkeeper/vault';
 import { stackVaultConfig } from '../../../test/support/vault-client.ts';
-import { kubectl, mintServiceAccountToken, readStack } from '../../../test/stack/stack.ts';
+import { kubectl, mintServiceAccountToken } from '../../../test/stack/stack.ts';
 import { connectKube } from '../src/kube.ts';
 import { remediate } from '../src/remediate.ts';
 import { findPlantedSecrets, runJobProcess, type JobRun } from '../../../test/support/run-job.ts';
