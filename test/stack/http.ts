@@ -1,7 +1,7 @@
 // Just enough HTTP for the stack scripts: OpenBao's API (HTTPS with the stack's CA, or plain) and the
 // kube-apiserver (HTTPS with the stack's own CA). Deliberately independent of packages/vault.
 import { readFileSync } from 'node:fs';
-import { request as httpRequest } from 'node:http';
+import { request as httpRequest, type ClientRequest, type IncomingMessage, type RequestOptions } from 'node:http';
 import { request } from 'node:https';
 import { checkServerIdentity, type PeerCertificate } from 'node:tls';
 import { paths } from './layout.ts';
@@ -36,15 +36,13 @@ export async function baoApi<T = any>(
 ): Promise<ApiResponse<T>> {
   const payload = opts.body !== undefined ? JSON.stringify(opts.body) : undefined;
   const url = new URL(`/v1/${path}`, addr);
-  const tls = url.protocol === 'https:' ? (baoTls ?? defaultBaoTls()) : undefined;
   const res = await new Promise<{ status: number; headers: Headers; text: string }>((resolvePromise, reject) => {
-    const req = (tls ? request : httpRequest)(url, {
+    const req = baoRequest(url, {
       method,
       headers: {
         ...(opts.token ? { 'X-Vault-Token': opts.token } : {}),
         ...(payload !== undefined ? { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(payload) } : {}),
       },
-      ...(tls ? { ca: readFileSync(tls.caFile, 'utf8'), checkServerIdentity: (_host: string, cert: PeerCertificate) => checkServerIdentity(tls.serverName, cert) } : {}),
       signal: AbortSignal.timeout(opts.timeoutMs ?? 10_000),
     }, (r) => {
       const chunks: Buffer[] = [];
@@ -70,6 +68,16 @@ export async function baoApi<T = any>(
     // not JSON (e.g. a snapshot): keep the text
   }
   return { status: res.status, body: body as T, headers: res.headers };
+}
+
+/** node:http(s) request to an OpenBao node or Service, with the stack's TLS trust when it is https. */
+export function baoRequest(url: URL, options: RequestOptions, onResponse: (res: IncomingMessage) => void): ClientRequest {
+  if (url.protocol !== 'https:') return httpRequest(url, options, onResponse);
+  const tls = baoTls ?? defaultBaoTls();
+  return request(url, {
+    ...options,
+    ...(tls ? { ca: readFileSync(tls.caFile, 'utf8'), checkServerIdentity: (_host: string, cert: PeerCertificate) => checkServerIdentity(tls.serverName, cert) } : {}),
+  }, onResponse);
 }
 
 /** The running stack's OpenBao TLS settings, read from stack.json (tests do not call useBaoTls). */

@@ -3,13 +3,11 @@
 // renewal whose answer was lost does not cost the claim; renewals keep a live claim. Driven by
 // what the real KV record shows (its versions), not by sleeps.
 import http from 'node:http';
-import https from 'node:https';
-import { readFileSync } from 'node:fs';
-import { checkServerIdentity, type PeerCertificate } from 'node:tls';
 import { randomBytes } from 'node:crypto';
 import { createLogger } from '@vaultkeeper/runtime';
 import { VaultClient } from '@vaultkeeper/vault';
 import { afterEach, describe, expect, it } from 'vitest';
+import { baoRequest } from '../../../test/stack/http.ts';
 import { readStack } from '../../../test/stack/stack.ts';
 import { listenOnLoopback } from '../../../test/support/loopback.ts';
 import { RecordBusyError, RotationRecordStore, type RotationRecord } from '../src/rotation-record.ts';
@@ -190,12 +188,7 @@ class LosingProxy {
     }
     const target = new URL(req.url ?? '/', this.upstream);
     // Plain http in front (loopback), the node's TLS behind it, checked as the stack's scripts do.
-    const tls = readStack().openbao.tls;
-    const send = target.protocol === 'https:' ? https.request : http.request;
-    const trust = target.protocol === 'https:' && tls
-      ? { ca: readFileSync(tls.caFile, 'utf8'), checkServerIdentity: (_h: string, cert: PeerCertificate) => checkServerIdentity(tls.serverName, cert) }
-      : {};
-    const up = send(target, { method: req.method, headers: { ...req.headers, host: target.host }, ...trust }, (upRes) => {
+    const up = baoRequest(target, { method: req.method, headers: { ...req.headers, host: target.host } }, (upRes) => {
       if (this.losing && mine && req.method !== 'GET') {
         this.lost++;
         upRes.resume();

@@ -3,10 +3,7 @@
 // one in front of moto that refuses or disturbs chosen S3 operations as AWS would.
 import { once } from 'node:events';
 import http from 'node:http';
-import https from 'node:https';
-import { readFileSync } from 'node:fs';
-import { checkServerIdentity, type PeerCertificate } from 'node:tls';
-import { readStack } from '../../../test/stack/stack.ts';
+import { baoRequest } from '../../../test/stack/http.ts';
 import net from 'node:net';
 import { crc32, gunzipSync, gzipSync } from 'node:zlib';
 import { createHash } from 'node:crypto';
@@ -28,16 +25,6 @@ export type TamperMode =
   | { kind: 'stall'; after: number };
 
 const SNAPSHOT_PATH = '/v1/sys/storage/raft/snapshot';
-
-/** http.request, or https with the stack's CA and the nodes' TLS name when the upstream is a TLS node. */
-function upstreamRequest(target: URL, options: http.RequestOptions, onResponse: (res: http.IncomingMessage) => void): http.ClientRequest {
-  if (target.protocol !== 'https:') return http.request(target, options, onResponse);
-  const tls = readStack().openbao.tls;
-  return https.request(target, {
-    ...options,
-    ...(tls ? { ca: readFileSync(tls.caFile, 'utf8'), checkServerIdentity: (_h: string, cert: PeerCertificate) => checkServerIdentity(tls.serverName, cert) } : {}),
-  }, onResponse);
-}
 
 export class VaultTamperProxy {
   mode: TamperMode = { kind: 'pass' };
@@ -69,7 +56,7 @@ export class VaultTamperProxy {
   private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
     const target = new URL(req.url ?? '/', this.upstream);
     const headers = { ...req.headers, host: target.host };
-    const up = upstreamRequest(target, { method: req.method, headers }, (upRes) => {
+    const up = baoRequest(target, { method: req.method, headers }, (upRes) => {
       const isSnapshot = (req.url ?? '').startsWith(SNAPSHOT_PATH) && upRes.statusCode === 200;
       const isLeader = (req.url ?? '').startsWith('/v1/sys/leader');
       const outHeaders = { ...upRes.headers };
